@@ -1,0 +1,1 @@
+"""One module per CLI verb: read inputs, call the core, do the I/O at the edges, report."""

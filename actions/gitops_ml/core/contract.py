@@ -1,0 +1,248 @@
+"""The contract between a model repository and the gitops-ml actions: `gitops-ml.yaml`.
+
+One file declares the dataset schema, the task, the metrics, the promotion policy, the drift
+thresholds, where data lives, the registry and the deploy target. Every model here is strict,
+frozen and forbids unknown keys, so a typo fails early with the key path named.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from gitops_ml.errors import GitopsMLError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONTRACT_FILE = "gitops-ml.yaml"
+
+Task = Literal["classification", "regression"]
+ColumnType = Literal["int", "float", "category", "bool"]
+
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+# Metrics where a smaller value is better; every other metric is "higher is better".
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+
+
+class ContractError(GitopsMLError, ValueError):
+    """The contract file is missing, unreadable or invalid; the message names the key and the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Column(_Strict):
+    type: ColumnType
+    nullable: bool = False
+    max_missing_share: Share | None = None  # when nullable; defaults to data.max_missing_share
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Column:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a 'category' column needs a non-empty 'categories' list")
+        if self.type != "category" and self.categories:
+            raise ValueError(f"'categories' is only allowed on 'category' columns, not on '{self.type}'")
+        if self.type in ("category", "bool") and (self.min is not None or self.max is not None):
+            raise ValueError(f"'min'/'max' are only allowed on numeric columns, not on '{self.type}'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
+        return self
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in ("int", "float")
+
+
+class Data(_Strict):
+    train: str = Field(description="CSV the model is trained on (tracked by DVC)")
+    current: str = Field(
+        default="data/production/current.csv", description="recent production data, for drift checks"
+    )
+    target: str
+    sensitive_attribute: str | None = Field(default=None, description="column whose groups fairness compares")
+    id_columns: tuple[str, ...] = ()
+    columns: dict[str, Column]
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    max_missing_share: Share = 0.05
+    max_duplicate_share: Share = 0.01
+    test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    split_seed: int = 42
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> Data:
+        if self.target not in self.columns:
+            raise ValueError(f"target '{self.target}' is not one of the declared columns {sorted(self.columns)}")
+        for name in (self.sensitive_attribute, *self.id_columns):
+            if name is not None and name not in self.columns:
+                raise ValueError(f"'{name}' is not one of the declared columns {sorted(self.columns)}")
+        if self.sensitive_attribute and self.columns[self.sensitive_attribute].type != "category":
+            raise ValueError(f"sensitive_attribute '{self.sensitive_attribute}' must be a 'category' column")
+        if not self.features:
+            raise ValueError("no feature columns: declare at least one column besides the target")
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        """Model inputs in contract order (the order serving and training both use)."""
+        skip = {self.target, *self.id_columns}
+        return [name for name in self.columns if name not in skip]
+
+
+class Metrics(_Strict):
+    primary: str
+    report: tuple[str, ...] = ()
+
+
+class GuardRule(_Strict):
+    max_drop: Annotated[float, Field(ge=0.0)] = Field(description="largest allowed worsening vs the champion")
+
+
+class FairnessRule(_Strict):
+    metric: str
+    max_gap: Annotated[float, Field(ge=0.0)] = Field(description="largest allowed max-min gap across groups")
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+
+
+class BootstrapRule(_Strict):
+    samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    require: Literal["significance", "non_inferiority"] = "non_inferiority"
+    margin: Annotated[float, Field(ge=0.0)] = 0.01
+    seed: int = 0
+
+
+class Promotion(_Strict):
+    min_improvement: float = 0.0
+    guards: dict[str, GuardRule] = {}
+    floors: dict[str, float] = {}
+    latency_p95_ms: Annotated[float, Field(gt=0.0)] | None = 50.0
+    fairness: FairnessRule | None = None
+    bootstrap: BootstrapRule = BootstrapRule()
+
+
+class Drift(_Strict):
+    column_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        default=0.05, description="p-value (or distance) under which one column counts as drifted"
+    )
+    max_drifted_share: Share = Field(
+        default=0.3, description="share of drifted columns at which the dataset counts as drifted"
+    )
+    check_on_data_check: bool = True
+
+
+class Registry(_Strict):
+    model_name: str
+    tracking_uri: str = Field(
+        default="sqlite:///mlflow.db", description="used when MLFLOW_TRACKING_URI is not set"
+    )
+    image: str = Field(description="image repository the serving image is pushed to")
+
+
+class Deploy(_Strict):
+    target: Literal["docker", "kubernetes"] = "docker"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    health_path: str = "/health"
+    smoke_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+
+
+class Model(_Strict):
+    task: Task
+    intended_use: str = ""
+    limitations: str = ""
+
+
+class Contract(_Strict):
+    model: Model
+    data: Data
+    metrics: Metrics
+    promotion: Promotion = Promotion()
+    drift: Drift = Drift()
+    registry: Registry
+    deploy: Deploy = Deploy()
+
+    @model_validator(mode="after")
+    def _metrics_fit_task(self) -> Contract:
+        known = CLASSIFICATION_METRICS if self.model.task == "classification" else REGRESSION_METRICS
+        named = {
+            "metrics.primary": [self.metrics.primary],
+            "metrics.report": list(self.metrics.report),
+            "promotion.guards": list(self.promotion.guards),
+            "promotion.floors": list(self.promotion.floors),
+            "promotion.fairness.metric": [self.promotion.fairness.metric] if self.promotion.fairness else [],
+        }
+        for where, names in named.items():
+            for name in names:
+                if name not in known:
+                    raise ValueError(
+                        f"{where}: unknown metric '{name}' for task '{self.model.task}'; use one of {list(known)}"
+                    )
+        if self.promotion.fairness and not self.data.sensitive_attribute:
+            raise ValueError("promotion.fairness needs data.sensitive_attribute to name the groups' column")
+        target = self.data.columns[self.data.target]
+        if self.model.task == "classification" and target.type not in ("int", "bool", "category"):
+            raise ValueError(f"data.columns.{self.data.target}: a classification target must be int, bool or category")
+        if self.model.task == "regression" and not target.is_numeric:
+            raise ValueError(f"data.columns.{self.data.target}: a regression target must be int or float")
+        return self
+
+    @property
+    def metric_names(self) -> list[str]:
+        names = [self.metrics.primary, *self.metrics.report, *self.promotion.guards, *self.promotion.floors]
+        if self.promotion.fairness:
+            names.append(self.promotion.fairness.metric)
+        return list(dict.fromkeys(names))
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = [f"{source} is invalid ({error.error_count()} problem(s)):"]
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        seen = item.get("input")
+        hint = "" if isinstance(seen, dict | list) or seen is None else f" (got {seen!r})"
+        lines.append(f"  - {path}: {message}{hint}")
+    lines.append("Fix these keys in the contract file; its format is documented in the repository README.")
+    return "\n".join(lines)
+
+
+def parse_contract(raw: object, source: str = CONTRACT_FILE) -> Contract:
+    if not isinstance(raw, dict):
+        raise ContractError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as error:
+        raise ContractError(_format_errors(source, error)) from None
+
+
+def load_contract(path: str | Path = CONTRACT_FILE) -> Contract:
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONTRACT_FILE
+    if not path.is_file():
+        raise ContractError(f"{path}: contract file not found; run from the model repository root or pass --contract")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ContractError(f"{path}: not valid YAML: {error}") from None
+    return parse_contract(raw, str(path))
+
+
+def is_better(metric: str, new: float, old: float) -> bool:
+    return new < old if metric in LOWER_IS_BETTER else new > old
+
+
+def improvement(metric: str, new: float, old: float) -> float:
+    """Signed improvement of `new` over `old`: positive is better whatever the metric's direction."""
+    if math.isnan(new) or math.isnan(old):
+        return math.nan
+    return old - new if metric in LOWER_IS_BETTER else new - old

@@ -1,0 +1,81 @@
+"""Evaluate a model on a dataset under the contract: metrics, per-group metrics, one-row latency."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.core import metrics as metric_fns
+from gitops_ml.core.contract import Contract
+from gitops_ml.core.dataset import target_array, to_matrix
+
+
+@dataclass(frozen=True)
+class Predictions:
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    y_score: np.ndarray | None  # positive-class probability (binary) or class probabilities
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rows: int
+    metrics: dict[str, float]
+    slices: dict[str, dict[str, float]]
+    latency_p95_ms: float | None
+    predictions: Predictions = field(repr=False, compare=False)
+    groups: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "metrics": self.metrics,
+            "slices": self.slices,
+            "latency_p95_ms": self.latency_p95_ms,
+        }
+
+
+def predict(model, matrix: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    y_pred = model.predict(matrix)
+    if task != "classification" or not hasattr(model, "predict_proba"):
+        return y_pred, None
+    proba = model.predict_proba(matrix)
+    return y_pred, proba[:, 1] if proba.shape[1] == 2 else proba
+
+
+def latency_p95_ms(model, matrix: np.ndarray, rows: int = 200, seed: int = 0) -> float | None:
+    """p95 wall time of one-row `predict` calls, in milliseconds, over up to `rows` sampled rows."""
+    if rows <= 0 or len(matrix) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(matrix), size=min(rows, len(matrix)), replace=False)
+    model.predict(matrix[picks[:1]])  # warm-up: first calls pay for lazy imports and caches
+    timings = []
+    for i in picks:
+        start = time.perf_counter()
+        model.predict(matrix[i : i + 1])
+        timings.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(timings, 95))
+
+
+def evaluate(model, frame: pd.DataFrame, contract: Contract, latency_rows: int = 200) -> Evaluation:
+    matrix = to_matrix(frame, contract.data.features)
+    y_true = target_array(frame, contract)
+    y_pred, y_score = predict(model, matrix, contract.model.task)
+    names = contract.metric_names
+    attribute = contract.data.sensitive_attribute
+    groups = frame[attribute].astype(object).to_numpy() if attribute else None
+    min_size = contract.promotion.fairness.min_group_size if contract.promotion.fairness else 1
+    slices = metric_fns.slice_metrics(names, groups, y_true, y_pred, y_score, min_size) if attribute else {}
+    return Evaluation(
+        rows=len(frame),
+        metrics=metric_fns.compute(names, y_true, y_pred, y_score),
+        slices=slices,
+        latency_p95_ms=latency_p95_ms(model, matrix, latency_rows),
+        predictions=Predictions(y_true, y_pred, y_score),
+        groups=groups,
+    )

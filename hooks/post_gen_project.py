@@ -1,0 +1,99 @@
+"""Finish the generated repository: pick the sample data, git init, dvc init, local DVC remote, commit.
+
+Small functions, each doing one step, so tests can call them. A missing tool (dvc) is reported
+with the command to run later; it never leaves a half-made repository behind silently.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TASK = "{{ cookiecutter.task }}"
+DEPLOY_TARGET = "{{ cookiecutter.deploy_target }}"
+PROJECT = "{{ cookiecutter.project }}"
+AUTHOR = {{ cookiecutter.author | tojson }}
+DATA = Path("data/raw")
+
+
+def select_sample_data(root: Path, task: str) -> Path:
+    """Keep the sample CSV for this task as data/raw/customers.csv; drop the other task's."""
+    keep = root / DATA / "customers.csv"
+    (root / DATA / f"customers-{task}.csv").rename(keep)
+    for other in (root / DATA).glob("customers-*.csv"):
+        other.unlink()
+    return keep
+
+
+def drop_unused_deploy_files(root: Path, target: str) -> None:
+    if target != "kubernetes":
+        shutil.rmtree(root / "deploy" / "kubernetes", ignore_errors=True)
+        if (root / "deploy").is_dir() and not any((root / "deploy").iterdir()):
+            (root / "deploy").rmdir()
+
+
+def dvc_command() -> list:
+    """dvc from PATH, or from this interpreter; [] when neither has it."""
+    if shutil.which("dvc"):
+        return ["dvc"]
+    try:
+        import dvc  # noqa: F401
+
+        return [sys.executable, "-m", "dvc"]
+    except ImportError:
+        return []
+
+
+def default_remote(project: str) -> Path:
+    base = os.environ.get("GITOPS_ML_DVC_REMOTE_ROOT") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gitops-ml", "dvc-remote"
+    )
+    return Path(base) / project
+
+
+def run(args: list, root: Path) -> None:
+    subprocess.run(args, cwd=root, check=True, stdout=subprocess.DEVNULL)
+
+
+def git_init(root: Path) -> None:
+    run(["git", "init", "-q", "-b", "main"], root)
+
+
+def dvc_init(root: Path, dvc: list, remote: Path) -> None:
+    """dvc init, a local remote (in .dvc/config.local: machine-specific, not committed), track the data."""
+    run([*dvc, "init", "-q"], root)
+    remote.mkdir(parents=True, exist_ok=True)
+    run([*dvc, "remote", "add", "--local", "-d", "-f", "local", str(remote)], root)
+    run([*dvc, "add", "-q", str(DATA / "customers.csv")], root)
+    run([*dvc, "push", "-q"], root)
+
+
+def first_commit(root: Path, author: str) -> None:
+    identity = []
+    for key, fallback in (("user.name", author or "gitops-ml"), ("user.email", "gitops-ml@localhost")):
+        if subprocess.run(["git", "config", key], cwd=root, capture_output=True).returncode != 0:
+            identity += ["-c", f"{key}={fallback}"]
+    run(["git", "add", "-A"], root)
+    run(["git", *identity, "commit", "-q", "-m", "Initial commit from the gitops-ml template"], root)
+
+
+def main() -> int:
+    root = Path.cwd()
+    select_sample_data(root, TASK)
+    drop_unused_deploy_files(root, DEPLOY_TARGET)
+    if not shutil.which("git"):
+        print("WARNING: git not found: run `git init` and `dvc init` yourself (see README).", file=sys.stderr)
+        return 0
+    git_init(root)
+    dvc = dvc_command()
+    if dvc:
+        dvc_init(root, dvc, default_remote(PROJECT))
+    else:
+        print("NOTE: dvc not found; after `make setup`, run `make dvc-init` to track the data with DVC.")
+    first_commit(root, AUTHOR)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
