@@ -1,0 +1,81 @@
+"""Shared fixtures: a real MLflow server, baked projects, free ports, waiting for services."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTIONS = ROOT / "actions"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process serving {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except Exception as error:  # noqa: BLE001 - still starting
+            last = error
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Generate a project from the template (hooks included) and return its folder."""
+    from cookiecutter.main import cookiecutter
+
+    env_remote = output_dir / "dvc-remotes"
+    os.environ["GITOPS_ML_DVC_REMOTE_ROOT"] = str(env_remote)
+    path = cookiecutter(str(ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers)
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking + registry + artifact server on 127.0.0.1, for the whole session."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(root / "server.log", "w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=90, process=process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def tracking(mlflow_server, monkeypatch):
+    """Point MLflow clients in this test at the shared server."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    return mlflow_server
