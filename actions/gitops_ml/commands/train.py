@@ -10,6 +10,24 @@ from gitops_ml.io import gha, repo
 from gitops_ml.io.registry import Registry, tracking_uri
 
 ARTIFACTS = ("reports/evaluation.json", "reports/evaluation.png", "reports/data-check/result.json")
+REFERENCE_ARTIFACT = "reference/reference.csv"  # what drift checks compare production data with
+REFERENCE_MAX_ROWS = 50_000
+
+
+def log_reference(train_csv: Path) -> None:
+    """Log the training split (sampled if large) as the model's drift reference."""
+    import tempfile
+
+    import mlflow
+    import pandas as pd
+
+    frame = pd.read_csv(train_csv)
+    if len(frame) > REFERENCE_MAX_ROWS:
+        frame = frame.sample(REFERENCE_MAX_ROWS, random_state=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
 
 
 def run(contract: Contract, root: Path, pr_number: str | None, repro: bool, out: Path) -> dict:
@@ -41,6 +59,8 @@ def run(contract: Contract, root: Path, pr_number: str | None, repro: bool, out:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
             mlflow.set_tags({k: v for k, v in provenance.items() if v is not None})
+            if (root / "data/split/train.csv").is_file():
+                log_reference(root / "data/split/train.csv")
             for artifact in ARTIFACTS:
                 if (root / artifact).is_file():
                     mlflow.log_artifact(str(root / artifact), artifact_path=str(Path(artifact).parent))

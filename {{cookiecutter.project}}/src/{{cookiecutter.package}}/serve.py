@@ -29,7 +29,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -115,7 +115,7 @@ def row_model(features: list[dict[str, Any]]):
             extra = {"allow_inf_nan": False} if feature["type"] == "float" else {}
         description = feature.get("description") or None
         if feature["nullable"]:
-            fields[feature["name"]] = (Optional[kind], Field(None, description=description, **extra))
+            fields[feature["name"]] = (kind | None, Field(None, description=description, **extra))
         else:
             fields[feature["name"]] = (kind, Field(..., description=description, **extra))
     return create_model("Row", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
@@ -237,14 +237,17 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
         info = {**loaded.info, "features": loaded.features, "classes": loaded.classes, "max_rows": max_rows}
         return Response(orjson.dumps(info, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
+    def documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
     @app.post(
         "/predict",
         openapi_extra=body,
         responses={
-            200: {"content": {"application/json": {"schema": PREDICTION_SCHEMA}}},
-            413: {"description": f"more than {max_rows} rows", "content": {"application/json": {"schema": DETAIL_SCHEMA}}},
-            422: {"description": "invalid body", "content": {"application/json": {"schema": DETAIL_SCHEMA}}},
-            503: {"description": "model not loaded yet", "content": {"application/json": {"schema": DETAIL_SCHEMA}}},
+            200: documented("predictions, in the order of the rows", PREDICTION_SCHEMA),
+            413: documented(f"more than {max_rows} rows", DETAIL_SCHEMA),
+            422: documented("invalid body: the detail names each bad field", DETAIL_SCHEMA),
+            503: documented("model not loaded yet", DETAIL_SCHEMA),
         },
     )
     async def predict(request: Request) -> Response:
