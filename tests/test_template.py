@@ -1,0 +1,141 @@
+"""The cookiecutter template: every supported combination bakes cleanly; bad answers are refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from tests.conftest import ROOT, bake
+
+COMBINATIONS = [
+    pytest.param({"task": "classification", "deploy_target": "docker"}, id="classification-docker"),
+    pytest.param({"task": "regression", "deploy_target": "kubernetes"}, id="regression-kubernetes"),
+    pytest.param(
+        {"task": "classification", "deploy_target": "kubernetes", "project": "fraud-2024-model-v2",
+         "display_name": 'Fraud & Risk: "Model" (v2) — ünïcode, 100%'},
+        id="punctuated-name-digit-slug",
+    ),
+    pytest.param(
+        {"task": "regression", "deploy_target": "docker", "python_version": "3.11", "project": "ltv-3",
+         "description": "Lifetime value: what's it worth? {braces} #hash"},
+        id="regression-docker-py311",
+    ),
+]
+
+COMMON_FILES = {
+    ".cookiecutter.json", ".dockerignore", ".gitignore", ".dvcignore", "Dockerfile", "Makefile", "README.md",
+    "dvc.yaml", "gitops-ml.yaml", "params.yaml", "pyproject.toml",
+    "requirements/dev.txt", "requirements/serve.txt",
+    ".github/CODEOWNERS", ".github/workflows/ci.yml",
+    "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
+    ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
+    "tests/__init__.py", "tests/conftest.py", "tests/test_data.py", "tests/test_features.py", "tests/test_serve.py",
+}
+PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py"}
+KUBERNETES_FILES = {"deploy/kubernetes/deployment.yaml", "deploy/kubernetes/service.yaml", "deploy/kubernetes/hpa.yaml"}
+UNRENDERED = re.compile(r"{{\s*cookiecutter\.|{%\s")
+
+
+def generated_files(project: Path) -> set[str]:
+    return {
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts[:1] and "/.dvc/tmp" not in str(path)
+        and ".dvc/cache" not in str(path)
+    }
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS)
+def baked(request, tmp_path_factory):
+    """Each combination is baked once; the tests below only read the result."""
+    answers = request.param
+    return bake(tmp_path_factory.mktemp("bake"), **answers), answers
+
+
+def test_bakes_with_the_exact_file_set(baked):
+    project, answers = baked
+    package = project.name.replace("-", "_")
+    expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}
+    if answers["deploy_target"] == "kubernetes":
+        expected |= KUBERNETES_FILES
+    assert generated_files(project) == expected
+
+
+def test_nothing_is_left_unrendered(baked):
+    project, _ = baked
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.suffix != ".csv":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert not UNRENDERED.search(text), f"unrendered template tag in {path.relative_to(project)}"
+
+
+def test_yaml_and_json_files_parse_and_record_the_answers(baked):
+    project, answers = baked
+    for path in [*project.glob(".github/workflows/*.yml"), *project.glob("deploy/**/*.yaml"),
+                 project / "gitops-ml.yaml", project / "params.yaml", project / "dvc.yaml"]:
+        assert yaml.safe_load(path.read_text()) is not None, path
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    recorded = json.loads((project / ".cookiecutter.json").read_text())
+    for key, value in answers.items():
+        assert recorded[key] == value
+
+
+def test_python_sources_compile_and_the_contract_validates(baked):
+    project, answers = baked
+    from gitops_ml.core.contract import load_contract
+
+    for path in project.rglob("*.py"):
+        compile(path.read_text(), str(path), "exec")
+    contract = load_contract(project / "gitops-ml.yaml")
+    assert contract.model.task == answers["task"]
+    assert contract.deploy.target == answers["deploy_target"]
+    assert contract.registry.model_name == project.name
+
+
+def test_post_gen_hook_makes_a_committed_git_and_dvc_repo(baked):
+    project, _ = baked
+    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True, check=True)
+    assert len(log.stdout.splitlines()) == 1
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)
+    assert status.stdout == ""
+    tracked = subprocess.run(["git", "ls-files"], cwd=project, capture_output=True, text=True).stdout.split()
+    assert "data/raw/customers.csv.dvc" in tracked and "data/raw/customers.csv" not in tracked
+    assert ".dvc/config.local" not in tracked  # the local remote is machine-specific
+    md5 = yaml.safe_load((project / "data/raw/customers.csv.dvc").read_text())["outs"][0]["md5"]
+    remote = project.parent / "dvc-remotes" / project.name
+    assert (remote / "files" / "md5" / md5[:2] / md5[2:]).is_file(), "the sample data was not pushed"
+
+
+@pytest.mark.parametrize(
+    "answers, message",
+    [
+        ({"project": "Churn Model"}, "project = 'Churn Model': use lowercase letters, digits and single dashes"),
+        ({"project": "9-lives"}, "package = '9_lives': must be a valid Python package name"),
+        ({"package": "class"}, "package = 'class': must be a valid Python package name"),
+        ({"actions_repo": "gitops-ml"}, "actions_repo = 'gitops-ml': must be <owner>/<repo>"),
+        ({"container_registry": "GHCR.io/Acme"}, "container_registry = 'GHCR.io/Acme': a registry"),
+        ({"display_name": "   "}, "display_name = '   ': give a non-empty display name"),
+    ],
+    ids=["slug-with-space", "package-starting-with-digit", "package-keyword", "actions-repo-without-owner",
+         "uppercase-registry", "blank-display-name"],
+)
+def test_invalid_answers_fail_in_the_pre_gen_hook(tmp_path, capfd, answers, message):
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(ROOT), no_input=True, output_dir=str(tmp_path), extra_context=answers)
+    err = capfd.readouterr().err
+    assert message in err
+    assert "fix these answers" in err
+    assert not any(tmp_path.iterdir()), "nothing may be generated when an answer is invalid"
+
+
+def test_invalid_choice_is_refused_by_cookiecutter(tmp_path):
+    with pytest.raises(ValueError):
+        cookiecutter(str(ROOT), no_input=True, output_dir=str(tmp_path), extra_context={"task": "clustering"})

@@ -1,0 +1,1 @@
+"""The model code of {{ cookiecutter.project }}: data, features, training, evaluation, serving."""
