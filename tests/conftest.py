@@ -79,3 +79,36 @@ def tracking(mlflow_server, monkeypatch):
     """Point MLflow clients in this test at the shared server."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     return mlflow_server
+
+
+BASE_IMAGE = "gitops-ml/python-base:bookworm"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """The local Docker engine (started by scripts/setup.sh --test); fails loudly when absent."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:  # noqa: BLE001 - any failure means the same thing here
+        pytest.fail(f"no Docker engine answers ({error}); run `scripts/setup.sh --test` (or `make test`) first")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    """The stand-in for python:*-slim (no registry can be pulled from here), built once and cached."""
+    subprocess.run([str(ROOT / "scripts" / "build-base-image.sh"), BASE_IMAGE], check=True)
+    return BASE_IMAGE
+
+
+def run(args, cwd: Path, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run a command, failing the test with its output when it fails."""
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} exited {result.returncode} in {cwd}\n"
+                    f"--- stdout ---\n{result.stdout[-5000:]}\n--- stderr ---\n{result.stderr[-5000:]}")
+    return result

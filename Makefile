@@ -1,0 +1,29 @@
+# gitops-ml: the template repository's own tasks. `make demo` and `make test` are all a new
+# machine needs; both install what is missing first (scripts/setup.sh).
+
+.PHONY: help setup demo test lint lock sample-data
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup:  ## the Python environment (.venv)
+	scripts/setup.sh
+
+demo: setup  ## generate a model repo in a temp folder and run its lifecycle locally
+	.venv/bin/python scripts/demo.py
+
+test:  ## everything the tests need (Docker engine, base image, .venv), then the whole suite
+	scripts/setup.sh --test
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint:  ## ruff, actionlint and zizmor over the template repo and its workflows
+	.venv/bin/ruff check actions tests scripts hooks
+	.venv/bin/actionlint .github/workflows/*.yml
+	.venv/bin/zizmor --offline .github/workflows actions
+
+lock:  ## re-resolve requirements-dev.txt and the generated repo's locks
+	uv pip compile requirements-dev.in --universal -p 3.11 -q --no-header -o requirements-dev.txt
+	scripts/lock-template.sh
+
+sample-data:  ## regenerate the bundled sample datasets
+	.venv/bin/python scripts/make-sample-data.py
