@@ -1,0 +1,141 @@
+"""The gitops-ml demo: generate a model repository and run its lifecycle locally, nothing to configure.
+
+    make demo                 (or: .venv/bin/python scripts/demo.py [--dir DIR] [--keep-serving])
+
+1. generate a repo from the template into a temporary folder (git + DVC initialised)
+2. install it (`make setup`), train it (`make train`: dvc repro + MLflow registration)
+3. compare version 1 with the (absent) champion and promote it: it becomes the first champion
+4. serve the champion and make one prediction
+5. simulate drifted production data and check it against the champion's reference data
+6. train a challenger with other hyperparameters on a branch and compare it with the champion
+
+Everything runs on embedded defaults: MLflow on a SQLite file, a local DVC remote, uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ROW = {"age": 40, "tenure_months": 3, "monthly_charges": 95.5, "support_calls": 4,
+       "contract": "month-to-month", "payment_method": "electronic-check", "region": "north", "gender": "female"}
+
+
+def step(number: int, title: str) -> None:
+    print(f"\n\033[1m[{number}/6] {title}\033[0m", flush=True)
+
+
+def sh(args: list[str], cwd: Path, env: dict, check: bool = True) -> int:
+    print(f"  $ {' '.join(args)}", flush=True)
+    result = subprocess.run(args, cwd=cwd, env=env)
+    if check and result.returncode != 0:
+        sys.exit(f"demo failed: `{' '.join(args)}` exited {result.returncode} (output above)")
+    return result.returncode
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"demo failed: the model server exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit(f"demo failed: {url} did not answer within {timeout} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", type=Path, default=None, help="where to generate (default: a new temp folder)")
+    parser.add_argument("--keep-serving", action="store_true", help="leave the model server running at the end")
+    args = parser.parse_args(argv)
+    workdir = (args.dir or Path(tempfile.mkdtemp(prefix="gitops-ml-demo-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    step(1, f"generate a model repository into {workdir}")
+    project = workdir / "churn-model"
+    venv = project / ".venv"
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "GITOPS_ML_DVC_REMOTE_ROOT": str(workdir / "dvc-remote")}
+    for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        env.pop(leaked, None)
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    sh([str(cookiecutter), str(ROOT), "--no-input", "--output-dir", str(workdir), "project=churn-model"], workdir, env)
+
+    step(2, "install it and train: dvc repro (validate, split, train, evaluate), then register in MLflow")
+    sh(["make", "setup", f"GITOPS_ML={ROOT / 'actions'}"], project, env)
+    sh(["make", "train"], project, env)
+    version = json.loads((project / "reports/train.json").read_text())["version"]
+
+    step(3, f"compare version {version} with the champion (none yet: the floors decide) and promote it")
+    sh(["gitops-ml", "compare", "--challenger", version], project, env)
+    sh(["gitops-ml", "promote", "--version", version], project, env)
+    sh(["gitops-ml", "lineage", version], project, env)
+
+    step(4, "serve the champion and make one prediction")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(venv / "bin" / "python"), "-m", "churn_model.serve", "--model", "models:/churn-model@champion",
+         "--port", str(port)], cwd=project, env=env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", server)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=json.dumps(ROW).encode(),
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            prediction = json.loads(response.read())
+        print(f"  POST /predict {json.dumps(ROW)}\n  -> {json.dumps(prediction)}")
+
+        step(5, "simulate drifted production data and check it against the champion's reference data")
+        sh(["make", "simulate", "DRIFT=0.8"], project, env)
+        sh(["gitops-ml", "data-check", "--data", "data/production/current.csv", "--out", "reports/production-check"],
+           project, env, check=False)
+
+        step(6, "a challenger on a branch: other hyperparameters, trained and compared with the champion")
+        sh(["git", "checkout", "-q", "-b", "tune-model"], project, env)
+        params = (project / "params.yaml").read_text().replace("C: 1.0", "C: 0.05")
+        (project / "params.yaml").write_text(params)
+        sh(["git", "commit", "-qam", "Stronger regularisation"], project, env)
+        sh(["make", "train"], project, env)
+        challenger = json.loads((project / "reports/train.json").read_text())["version"]
+        verdict = sh(["gitops-ml", "compare", "--challenger", challenger], project, env, check=False)
+        print(f"  compare exited {verdict}: {'promote' if verdict == 0 else 'reject'} (details in the table above)")
+    finally:
+        if not args.keep_serving:
+            server.terminate()
+            server.wait(timeout=10)
+
+    print(f"""
+\033[1mdone in {time.monotonic() - started:.0f} s. Where to look:\033[0m
+  repository        {project}
+  MLflow UI         cd {project} && .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db
+  comparison        {project / 'reports/compare/compare.md'}
+  model card        {project / 'reports/compare/model-card.md'}
+  data checks       {project / 'reports/production-check/summary.md'} (drift: drift.html beside it)
+  evaluation plot   {project / 'reports/evaluation.png'}""")
+    if args.keep_serving:
+        print(f"  model server      http://127.0.0.1:{port}/docs (pid {server.pid})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
