@@ -1,0 +1,40 @@
+"""The template's own files used as test inputs: its contract rendered for a task, its sample data, its simulator."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+from gitops_ml.core.contract import Contract, parse_contract
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "{{cookiecutter.project}}"
+ANSWERS = {"project": "churn-model", "description": "Predicts churn.", "container_registry": "ghcr.io/acme",
+           "deploy_target": "docker"}
+
+
+def contract_text(task: str = "classification") -> str:
+    """The template's gitops-ml.yaml as cookiecutter renders it for `task`."""
+    source = (TEMPLATE / "gitops-ml.yaml").read_text(encoding="utf-8")
+    return jinja2.Environment().from_string(source).render(cookiecutter={**ANSWERS, "task": task})
+
+
+def contract(task: str = "classification") -> Contract:
+    return parse_contract(yaml.safe_load(contract_text(task)))
+
+
+def sample_csv(task: str = "classification") -> Path:
+    return TEMPLATE / "data" / "raw" / f"customers-{task}.csv"
+
+
+def simulate(rows: int, seed: int, drift: float, task: str = "classification") -> pd.DataFrame:
+    """The generated repo's simulator of production data, loaded from the template by file path."""
+    path = TEMPLATE / "src" / "{{cookiecutter.package}}" / "data.py"
+    spec = importlib.util.spec_from_file_location("template_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    other_target = {"classification": "annual_spend", "regression": "churned"}[task]
+    return module.simulate(rows, seed=seed, drift=drift).drop(columns=[other_target])
