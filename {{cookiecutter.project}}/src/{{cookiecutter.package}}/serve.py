@@ -37,6 +37,9 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package }}.fastpath import compile_preprocessor, probe_rows
 
 DEFAULT_MAX_ROWS = 1000
 PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool}
@@ -130,23 +133,29 @@ class Predictor:
         self.names = [f["name"] for f in loaded.features]
         self.Row = row_model(loaded.features)
         self.rows_adapter = TypeAdapter(list[self.Row])
-        self.proba = loaded.task == "classification" and hasattr(loaded.model, "predict_proba")
+        model = loaded.model
+        self.proba = loaded.task == "classification" and hasattr(model, "predict_proba")
         self.classes = np.asarray(loaded.classes if loaded.classes is not None else [], dtype=object)
-
-    def matrix(self, rows: list[Any]) -> np.ndarray:
-        nan = math.nan
-        values = [[nan if (v := getattr(row, name)) is None else v for name in self.names] for row in rows]
-        return np.array(values, dtype=object)
+        # The preprocessor's vectorised twin, when it is provably equal (see fastpath.py).
+        self.preprocess = None
+        if isinstance(model, Pipeline) and len(model.steps) == 2:
+            self.preprocess = compile_preprocessor(model[0], probe_rows(loaded.features))
+        self.estimator = model[-1] if self.preprocess else model
 
     def predict(self, rows: list[Any]) -> dict[str, Any]:
-        matrix = self.matrix(rows)
+        nan = math.nan
+        return self.predict_values([[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows])
+
+    def predict_values(self, values: list[list[Any]]) -> dict[str, Any]:
+        """Predict rows given as lists in contract order (missing values as NaN)."""
+        inputs = self.preprocess(values) if self.preprocess else np.array(values, dtype=object)
         if self.proba:
-            proba = self.loaded.model.predict_proba(matrix)
+            proba = self.estimator.predict_proba(inputs)
             labels = self.classes[proba.argmax(axis=1)] if len(self.classes) else proba.argmax(axis=1)
             result: dict[str, Any] = {"predictions": labels.tolist()}
             result["probabilities"] = (proba[:, 1] if proba.shape[1] == 2 else proba).tolist()
         else:
-            result = {"predictions": self.loaded.model.predict(matrix).tolist()}
+            result = {"predictions": self.estimator.predict(inputs).tolist()}
         result["model_version"] = self.loaded.info.get("version")
         return result
 
@@ -211,11 +220,8 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
     )
 
     def ready() -> None:
-        # Warm the pipeline once, then freeze: the model's objects never need collecting.
-        try:
-            predictor.loaded.model.predict(np.array([[np.nan] * len(predictor.names)], dtype=object))
-        except Exception:  # noqa: BLE001 - a warm-up failure must not keep a valid model from serving
-            pass
+        # Warm the estimator once, then freeze: the model's objects never need collecting.
+        predictor.predict_values(probe_rows(loaded.features, rows=1).tolist())
         gc.collect()
         gc.freeze()
         state["predictor"] = predictor
