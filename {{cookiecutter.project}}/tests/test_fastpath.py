@@ -33,7 +33,6 @@ def test_fast_preprocessor_equals_the_pipeline_on_drifted_data_with_gaps(contrac
 
 
 def test_an_unknown_preprocessor_falls_back_to_the_pipeline(contract):
-    pipeline = fitted(contract)
     features = contract.data.features
     categorical = [i for i, n in enumerate(features) if contract.data.columns[n].type == "category"]
     numeric = [i for i in range(len(features)) if i not in categorical]

@@ -114,4 +114,4 @@ def probe_rows(features: list[dict[str, Any]], rows: int = 64, seed: int = 0) ->
         if feature["nullable"]:
             column = [np.nan if i % 5 == 0 else v for i, v in enumerate(column)]
         columns.append(column)
-    return np.array(list(zip(*columns)), dtype=object)
+    return np.array(list(zip(*columns, strict=True)), dtype=object)
