@@ -16,6 +16,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    body = open(args.body, "rb").read() if args.body else None
+    body = Path(args.body).read_bytes() if args.body else None
     try:
         import uvloop  # noqa: F401 - faster client loop when available
 

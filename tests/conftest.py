@@ -54,7 +54,7 @@ def mlflow_server(tmp_path_factory):
     """A real MLflow tracking + registry + artifact server on 127.0.0.1, for the whole session."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    log = open(root / "server.log", "w")
+    log = (root / "server.log").open("w")  # closed in the finally below
     process = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),

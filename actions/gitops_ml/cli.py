@@ -48,7 +48,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="gitops-ml", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit(n)'s code instead of exiting.
+        code = cli.main(args=argv, prog_name="gitops-ml", standalone_mode=False)
     except GitopsMLError as error:
         from gitops_ml.io import gha
 
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         print("aborted", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from gitops_ml.core.contract import Contract
 from gitops_ml.io import gha, repo
+from gitops_ml.io.reference import REFERENCE_ARTIFACT
 from gitops_ml.io.registry import Registry, tracking_uri
 
 ARTIFACTS = ("reports/evaluation.json", "reports/evaluation.png", "reports/data-check/result.json")
-REFERENCE_ARTIFACT = "reference/reference.csv"  # what drift checks compare production data with
 REFERENCE_MAX_ROWS = 50_000
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from gitops_ml.errors import GitopsMLError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gitops_ml.errors import GitopsMLError
 
 CONTRACT_FILE = "gitops-ml.yaml"
 
@@ -132,7 +133,7 @@ class Promotion(_Strict):
 
 class Drift(_Strict):
     column_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
-        default=0.05, description="p-value (or distance) under which one column counts as drifted"
+        default=0.05, description="per-column test p-value (KS for numbers, chi-square for categories) under which a column drifted"
     )
     max_drifted_share: Share = Field(
         default=0.3, description="share of drifted columns at which the dataset counts as drifted"

@@ -77,7 +77,8 @@ def slice_metrics(
     """Metrics per group of a sensitive attribute, for groups with at least `min_size` rows."""
     groups, y_true, y_pred = np.asarray(groups, dtype=object), np.asarray(y_true), np.asarray(y_pred)
     result: dict[str, dict[str, float]] = {}
-    for group in sorted({str(g) for g in groups if g is not None and g == g}):
+    present = [g for g in groups if not (g is None or (isinstance(g, float) and np.isnan(g)))]
+    for group in sorted({str(g) for g in present}):
         mask = np.array([str(g) == group for g in groups])
         if mask.sum() < min_size:
             continue

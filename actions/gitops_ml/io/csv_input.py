@@ -42,7 +42,9 @@ def read_strings(path: Path) -> pd.DataFrame:
     try:
         head = path.read_bytes()[:SNIFF_BYTES] if path.is_file() else None
     except OSError as error:
-        raise DataFileError(f"{path}: cannot read the data file ({error.strerror}); check the path and permissions")
+        raise DataFileError(
+            f"{path}: cannot read the data file ({error.strerror}); check the path and permissions"
+        ) from None
     if head is None:
         what = "is a folder" if path.is_dir() else "does not exist"
         raise DataFileError(f"{path}: the data file {what}; pass --data with a CSV file (default: data.train "
