@@ -83,10 +83,31 @@ def test_missing_field_and_malformed_json(client, row):
     assert bad.status_code == 422 and "invalid JSON" in bad.text
 
 
-def test_batches_over_the_limit_get_413(client, row):
+def test_batches_over_the_row_limit_get_422_and_huge_bodies_413(client, row):
     response = client.post("/predict", json={"rows": [row] * 51})
-    assert response.status_code == 413
-    assert "maximum is 50" in response.json()["detail"]
+    assert response.status_code == 422
+    assert "the maximum is 50" in response.text
+    huge = b'{"rows": [' + b"0," * 150_000 + b"0]}"
+    response = client.post("/predict", content=huge, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "the limit is" in response.text
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_nan_and_infinity_are_refused(client, row, literal):
+    body = json.dumps({**row, "monthly_charges": 1.5}).replace("1.5", literal.decode()).encode()
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_integers_beyond_json_precision_are_refused(client, row):
+    response = client.post("/predict", json={**row, "age": 2**60})
+    assert response.status_code == 422 and "age" in response.text
+
+
+@pytest.mark.parametrize("body", [b"[]", b"[1, 2]", b'"text"', b"null", b'{"rows": []}', b'{"rows": 5}'])
+def test_bodies_of_the_wrong_shape_get_422(client, body):
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
 
 
 def test_openapi_documents_every_feature(client, contract):

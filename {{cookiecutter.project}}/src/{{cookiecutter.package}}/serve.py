@@ -29,20 +29,26 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
 import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package }}.fastpath import compile_preprocessor, probe_rows
 
 DEFAULT_MAX_ROWS = 1000
-PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool}
+def _whole_number(value: Any) -> Any:
+    """JSON (and JSON Schema) count 6.0 as an integer; strict validation would refuse it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+PYTHON_TYPES: dict[str, Any] = {"int": Annotated[int, BeforeValidator(_whole_number)], "float": float, "bool": bool}
+JSON_SAFE_INT = 2**53  # integers beyond this lose precision in JSON clients; refused with a 422
 
 
 class ModelLoadError(RuntimeError):
@@ -115,7 +121,10 @@ def row_model(features: list[dict[str, Any]]):
             extra: dict[str, Any] = {}
         else:
             kind = PYTHON_TYPES[feature["type"]]
-            extra = {"allow_inf_nan": False} if feature["type"] == "float" else {}
+            extra = {
+                "float": {"allow_inf_nan": False},
+                "int": {"ge": -JSON_SAFE_INT, "le": JSON_SAFE_INT},
+            }.get(feature["type"], {})
         description = feature.get("description") or None
         if feature["nullable"]:
             fields[feature["name"]] = (kind | None, Field(None, description=description, **extra))
@@ -201,6 +210,8 @@ PREDICTION_SCHEMA = {
     "required": ["predictions"],
 }
 DETAIL_SCHEMA = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
+STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+MAX_BYTES_PER_ROW = 4096  # a body larger than max_rows of these is refused before it is parsed
 
 
 def create_app(source: str, max_rows: int | None = None) -> FastAPI:
@@ -228,11 +239,15 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
 
     threading.Thread(target=ready, daemon=True).start()
 
-    @app.get("/health", responses={200: {"content": {"application/json": {"schema": DETAIL_SCHEMA}}}})
+    def documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    @app.get("/health", responses={200: documented("the process is up", STATUS_SCHEMA)})
     async def health() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    @app.get("/ready", responses={503: {"description": "model not loaded yet"}})
+    @app.get("/ready", responses={200: documented("the model is loaded and warmed up", STATUS_SCHEMA),
+                                  503: documented("model not loaded yet", DETAIL_SCHEMA)})
     async def is_ready() -> Response:
         if state["predictor"] is None:
             return _error(503, "model is loading")
@@ -243,16 +258,14 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
         info = {**loaded.info, "features": loaded.features, "classes": loaded.classes, "max_rows": max_rows}
         return Response(orjson.dumps(info, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
-    def documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
     @app.post(
         "/predict",
         openapi_extra=body,
         responses={
             200: documented("predictions, in the order of the rows", PREDICTION_SCHEMA),
-            413: documented(f"more than {max_rows} rows", DETAIL_SCHEMA),
-            422: documented("invalid body: the detail names each bad field", DETAIL_SCHEMA),
+            413: documented(f"body over {max_rows * MAX_BYTES_PER_ROW} bytes", DETAIL_SCHEMA),
+            422: documented(f"invalid body (the detail names each bad field) or more than {max_rows} rows",
+                            DETAIL_SCHEMA),
             503: documented("model not loaded yet", DETAIL_SCHEMA),
         },
     )
@@ -260,6 +273,9 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
         active: Predictor | None = state["predictor"]
         if active is None:
             return _error(503, "model is loading")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > active.max_rows * MAX_BYTES_PER_ROW:
+            return _error(413, f"body of {declared} bytes; the limit is {active.max_rows * MAX_BYTES_PER_ROW}")
         try:
             payload = orjson.loads(await request.body())
         except orjson.JSONDecodeError as error:
@@ -271,7 +287,8 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
                 return _error(422, [{"loc": ["body", "rows"], "msg": msg, "type": "batch_invalid"}])
             rows_in = payload["rows"]
             if len(rows_in) > active.max_rows:
-                return _error(413, f"{len(rows_in)} rows in one request; the maximum is {active.max_rows}")
+                msg = f"{len(rows_in)} rows in one request; the maximum is {active.max_rows} (SERVE_MAX_ROWS)"
+                return _error(422, [{"loc": ["body", "rows"], "msg": msg, "type": "too_long"}])
         else:
             rows_in = [payload]
         try:
