@@ -6,13 +6,12 @@ touches MlflowClient directly and errors reach the user as `RegistryError` with 
 
 from __future__ import annotations
 
-from gitops_ml.errors import GitopsMLError
-
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_ml.core.contract import Contract
+from gitops_ml.errors import GitopsMLError
 
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
@@ -34,6 +33,7 @@ class Version:
     source: str
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    created_ms: int | None = None  # registration time, milliseconds since the epoch
 
     @property
     def uri(self) -> str:
@@ -41,7 +41,8 @@ class Version:
 
 
 def _version(mv) -> Version:
-    return Version(mv.name, str(mv.version), mv.run_id, mv.source, dict(mv.tags or {}), tuple(mv.aliases or ()))
+    return Version(mv.name, str(mv.version), mv.run_id, mv.source, dict(mv.tags or {}), tuple(mv.aliases or ()),
+                   mv.creation_timestamp)
 
 
 class Registry:
@@ -82,12 +83,15 @@ class Registry:
                 return None
             raise RegistryError(f"looking up {self.name}@{alias} at {self.uri}: {error.message}") from None
 
+    def versions(self) -> list[Version]:
+        """Every version of the model, oldest first."""
+        found = self._call(f"listing versions of {self.name}", self.client.search_model_versions,
+                           f"name='{self.name}'")
+        return sorted((_version(mv) for mv in found), key=lambda v: int(v.version))
+
     def latest(self) -> Version | None:
-        versions = self._call(f"listing versions of {self.name}", self.client.search_model_versions,
-                              f"name='{self.name}'")
-        if not versions:
-            return None
-        return _version(max(versions, key=lambda mv: int(mv.version)))
+        versions = self.versions()
+        return versions[-1] if versions else None
 
     def set_alias(self, alias: str, version: str) -> None:
         self._call(f"setting {self.name}@{alias} -> {version}", self.client.set_registered_model_alias,

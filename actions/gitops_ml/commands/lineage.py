@@ -1,0 +1,79 @@
+"""`gitops-ml lineage VERSION`: the audit trail of a model version, from the registry alone.
+
+Version -> run -> git commit and data hash -> params -> comparison -> pull request, approvers,
+merge -> image -> promotion and rollback times. `--json` prints the same facts for machines.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from gitops_ml.commands import options
+from gitops_ml.io.registry import Registry, Version
+
+CHAIN = (
+    ("run", "run_id"),
+    ("git commit", "git_sha"),
+    ("data", "data_path"),
+    ("data hash", "data_hash"),
+    ("pull request", "pr_number"),
+    ("compare verdict", "compare.verdict"),
+    ("  against champion", "compare.champion_version"),
+    ("  primary delta", "compare.primary_delta"),
+    ("  CI", "compare.ci"),
+    ("  compared at", "compare.at"),
+    ("PR URL", "audit.pr_url"),
+    ("approvers", "audit.approvers"),
+    ("merged by", "audit.merged_by"),
+    ("image digest", "audit.image_digest"),
+    ("promoted at", "audit.promoted_at"),
+    ("promoted by", "audit.promoted_by"),
+    ("replaced version", "audit.replaced_version"),
+    ("forced", "audit.forced"),
+    ("force reason", "audit.force_reason"),
+    ("retired at", "audit.retired_at"),
+    ("rollback to it at", "audit.rollback_at"),
+    ("rollback reason", "audit.rollback_reason"),
+    ("rolled back at", "audit.rolled_back_at"),
+    ("rolled back reason", "audit.rolled_back_reason"),
+)
+
+
+def facts(version: Version) -> dict:
+    registered = (datetime.fromtimestamp(version.created_ms / 1000, UTC).isoformat(timespec="seconds")
+                  if version.created_ms else None)
+    params = json.loads(version.tags["params"]) if version.tags.get("params") else {}
+    return {"model": version.name, "version": version.version, "aliases": list(version.aliases),
+            "registered_at": registered, "run_id": version.run_id, "params": params,
+            "tags": dict(sorted(version.tags.items()))}
+
+
+def render(chain: dict) -> str:
+    tags = {**chain["tags"], "run_id": chain["run_id"]}
+    aliases = f" @{', @'.join(chain['aliases'])}" if chain["aliases"] else ""
+    lines = [f"{chain['model']} version {chain['version']}{aliases} (registered {chain['registered_at']})"]
+    lines += [f"  {label}: {tags[key]}" for label, key in CHAIN if tags.get(key)]
+    lines += [f"  param {key}: {value}" for key, value in sorted(chain["params"].items())]
+    return "\n".join(lines)
+
+
+@click.command("lineage")
+@options.contract_option
+@click.argument("version")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def cli(contract_path: Path, version: str, as_json: bool) -> None:
+    """Print the chain of a model VERSION (a number, or @ALIAS): code, data, comparison, approval, deploy."""
+    contract, _ = options.load(contract_path)
+    registry = Registry.for_contract(contract)
+    if version.startswith("@"):
+        found = registry.by_alias(version[1:])
+        if found is None:
+            raise click.BadParameter(f"{registry.name} has no alias '{version[1:]}'", param_hint="VERSION")
+    else:
+        found = registry.get(version)
+    chain = facts(found)
+    click.echo(json.dumps(chain, indent=2) if as_json else render(chain))

@@ -1,0 +1,61 @@
+"""`gitops-ml rollback`: put the previous champion back, recording who did it and why.
+
+The two aliases swap, so the rolled-back version stays one command away should the rollback
+itself turn out to be the mistake.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from gitops_ml.commands import options, resolve
+from gitops_ml.errors import GitopsMLError
+from gitops_ml.io import gha
+from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry
+
+
+class NothingToRollBack(GitopsMLError):
+    """There is no previous champion to go back to."""
+
+
+def run(contract, reason: str, by: str | None = None) -> dict:
+    registry = Registry.for_contract(contract)
+    previous = registry.by_alias(PREVIOUS)
+    current = registry.by_alias(CHAMPION)
+    if previous is None:
+        raise NothingToRollBack(
+            f"{registry.name} has no '{PREVIOUS}' alias, so there is nothing to roll back to (champion: "
+            f"{current.version if current else 'none'}). Promote a known-good version with "
+            "`gitops-ml promote --version N --force --reason ...` instead."
+        )
+    now, by = datetime.now(UTC).isoformat(timespec="seconds"), by or resolve.actor()
+    registry.set_tags(previous.version, {"audit.rollback_at": now, "audit.rollback_by": by,
+                                         "audit.rollback_reason": reason,
+                                         "audit.rollback_from": current.version if current else "none"})
+    registry.set_alias(CHAMPION, previous.version)
+    if current is not None:
+        registry.set_alias(PREVIOUS, current.version)
+        registry.set_tags(current.version, {"audit.rolled_back_at": now, "audit.rolled_back_by": by,
+                                            "audit.rolled_back_reason": reason})
+    else:
+        registry.delete_alias(PREVIOUS)
+    was = current.version if current else "none"
+    print(f"rolled back {registry.name}: {CHAMPION} {was} -> {previous.version} ({reason})")
+    gha.set_output("version", previous.version)
+    gha.set_output("rolled-back-version", current.version if current else "")
+    gha.add_summary(f"### Rolled back {registry.name} to version {previous.version} (was {was})\n\n"
+                    f"by `{by}`: {reason}")
+    return {"version": previous.version, "rolled_back_version": current.version if current else None}
+
+
+@click.command("rollback")
+@options.contract_option
+@click.option("--reason", envvar="GITOPS_ML_REASON", required=True, help="why (recorded on both versions)")
+@click.option("--by", envvar="GITOPS_ML_BY", default=None, help="who [default: GITHUB_ACTOR or the local user]")
+def cli(contract_path: Path, reason: str, by: str | None) -> None:
+    """Move the champion alias back to the previous champion (the two aliases swap)."""
+    contract, _ = options.load(contract_path)
+    run(contract, reason, by)
