@@ -1,7 +1,7 @@
 # gitops-ml: the template repository's own tasks. `make demo` and `make test` are all a new
 # machine needs; both install what is missing first (scripts/setup.sh).
 
-.PHONY: help setup demo test lint lock sample-data
+.PHONY: help setup demo test lint lock sample-data bench load-test fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,3 +27,12 @@ lock:  ## re-resolve requirements-dev.txt and the generated repo's locks
 
 sample-data:  ## regenerate the bundled sample datasets
 	.venv/bin/python scripts/make-sample-data.py
+
+bench: setup  ## serving benchmark: our app vs mlflow models serve (prints the table in docs/serving.md)
+	.venv/bin/python benchmarks/serve.py $(BENCH_ARGS)
+
+load-test: setup  ## the long load test: 64 connections for 30 s, zero errors, flat memory
+	GITOPS_ML_LOAD_SECONDS=30 .venv/bin/pytest tests/test_serving_reliability.py -k connections
+
+fuzz: setup  ## the long fuzz run: schemathesis with 2,000 examples per operation
+	GITOPS_ML_FUZZ_EXAMPLES=2000 .venv/bin/pytest tests/test_serving_reliability.py -k schemathesis

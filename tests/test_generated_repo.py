@@ -4,52 +4,15 @@ and the serving image on the local Docker engine."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ACTIONS, bake, free_port, run, wait_for_http
+from tests.conftest import ROW, free_port, project_env, run, setup_project, wait_for_http
 
 pytestmark = pytest.mark.slow
-
-ROW = {"age": 40, "tenure_months": 12, "monthly_charges": 70.5, "support_calls": 2,
-       "contract": "month-to-month", "payment_method": "card", "region": "north", "gender": "female"}
-
-
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    """One virtualenv shared by the generated projects of this module (each installs itself into it)."""
-    return tmp_path_factory.mktemp("venv") / ".venv"
-
-
-def project_env(venv: Path, tracking_uri: str | None = None) -> dict:
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
-    env.pop("GITHUB_ACTIONS", None)
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-    return env
-
-
-def setup_project(tmp_path_factory, venv: Path, **answers) -> Path:
-    project = bake(tmp_path_factory.mktemp("generated"), **answers)
-    run(["make", "setup", f"VENV={venv}", f"GITOPS_ML={ACTIONS}"], cwd=project)
-    return project
-
-
-@pytest.fixture(scope="module")
-def classification(tmp_path_factory, venv) -> Path:
-    return setup_project(tmp_path_factory, venv, project="churn-model", task="classification")
-
-
-@pytest.fixture(scope="module")
-def trained(classification, venv, mlflow_server) -> dict:
-    """`make train` against the real MLflow server: dvc repro, then register version 1."""
-    run(["make", "train", f"VENV={venv}"], cwd=classification, env=project_env(venv, mlflow_server))
-    return json.loads((classification / "reports" / "train.json").read_text())
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
