@@ -77,10 +77,7 @@ def gitops(project, tracking, github_fake, monkeypatch, tmp_path):
     monkeypatch.chdir(project)
 
     def run(*args: str) -> int:
-        try:
-            return main(list(args))
-        except SystemExit as exit_:  # compare's reject
-            return exit_.code
+        return main(list(args))
 
     run.fake, run.outputs = github_fake, tmp_path / "output"
     return run

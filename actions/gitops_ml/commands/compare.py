@@ -142,4 +142,4 @@ def cli(contract_path: Path, challenger: str | None, data: Path, out: Path, pr_n
     result = run(contract, root, challenger, data if data.is_absolute() else root / data,
                  out if out.is_absolute() else root / out, pr_number, repository, sha, github_token)
     if result["verdict"] != "promote":
-        raise SystemExit(1)  # the report is out; the job fails so the required check blocks the merge
+        click.get_current_context().exit(1)  # the report is out; the job fails so the check blocks the merge
