@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ COMMON_FILES = {
     ".cookiecutter.json", ".dockerignore", ".gitignore", ".dvcignore", "Dockerfile", "Makefile", "README.md",
     "dvc.yaml", "gitops-ml.yaml", "params.yaml", "pyproject.toml",
     "requirements/dev.txt", "requirements/serve.txt",
-    ".github/CODEOWNERS", ".github/workflows/ci.yml",
+    ".github/CODEOWNERS", ".github/zizmor.yml", ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
     "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
     ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
     "tests/__init__.py", "tests/conftest.py", "tests/test_data.py", "tests/test_features.py", "tests/test_serve.py",
@@ -87,6 +88,30 @@ def test_yaml_and_json_files_parse_and_record_the_answers(baked):
     recorded = json.loads((project / ".cookiecutter.json").read_text())
     for key, value in answers.items():
         assert recorded[key] == value
+
+
+def test_generated_workflows_pass_actionlint_and_zizmor(baked):
+    project, _ = baked
+    bin_dir = Path(sys.executable).parent
+    workflows = sorted(str(p) for p in (project / ".github/workflows").glob("*.yml"))
+    lint = subprocess.run([str(bin_dir / "actionlint"), *workflows], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    audit = subprocess.run([str(bin_dir / "zizmor"), "--offline", "--no-progress", ".github/workflows"], cwd=project,
+                           capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
+
+
+def test_generated_workflows_pin_third_party_actions_and_limit_permissions(baked):
+    project, answers = baked
+    for path in (project / ".github/workflows").glob("*.yml"):
+        workflow = yaml.safe_load(path.read_text())
+        assert "permissions" in workflow, f"{path.name}: no top-level permissions"
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                uses = step.get("uses", "")
+                if uses and not uses.startswith("acme/gitops-ml/"):
+                    assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), f"{path.name}: {uses} not pinned"
+                assert "${{" not in step.get("run", ""), f"{path.name}: expression inside run: {step.get('run')}"
 
 
 def test_python_sources_compile_and_the_contract_validates(baked):
