@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.github_fake"]  # the `github_fake` fixture: a local fake of GitHub's REST API
+
 ROOT = Path(__file__).resolve().parents[1]
 ACTIONS = ROOT / "actions"
 VENV_BIN = Path(sys.executable).parent

@@ -23,8 +23,6 @@ from sklearn.model_selection import train_test_split
 
 from tests.conftest import bake
 
-pytest_plugins = ["tests.github_fake"]  # the github_fake fixture
-
 MODEL = "cmp-model"
 REPO = "acme/cmp-model"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from gitops_ml.io.github import GitHub, GitHubPermissionError
 
-pytest_plugins = ["tests.github_fake"]  # the github_fake fixture
-
 MARKER = "<!-- gitops-ml:compare -->"
 
 

@@ -1,8 +1,9 @@
 """`gitops-ml`: the one CLI that the actions, the Makefile and people all call.
 
 Each verb lives in `gitops_ml.commands.<module>` as a click command named `cli`, imported only
-when it runs, so `gitops-ml --help` is instant. Options also read `GITOPS_ML_*` environment
-variables, which is how each action's inputs arrive (through `env:`, never inside `run:`).
+when it runs, so `gitops-ml --help` is instant. Every option names its environment variable
+explicitly (`GITOPS_ML_<OPTION>`), which is how each action's inputs arrive (through `env:`, never
+inside `run:`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
 
 
-@click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "GITOPS_ML", "show_default": True})
+@click.group(cls=LazyGroup, context_settings={"show_default": True})
 @click.version_option(package_name="gitops-ml")
 def cli() -> None:
     """GitOps for ML models: every change to production is a pull request."""

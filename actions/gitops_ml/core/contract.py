@@ -133,7 +133,8 @@ class Promotion(_Strict):
 
 class Drift(_Strict):
     column_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
-        default=0.05, description="per-column test p-value (KS for numbers, chi-square for categories) under which a column drifted"
+        default=0.05,
+        description="per-column p-value (KS for numbers, chi-square for categories) under which a column drifted",
     )
     max_drifted_share: Share = Field(
         default=0.3, description="share of drifted columns at which the dataset counts as drifted"

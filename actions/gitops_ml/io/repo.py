@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from gitops_ml.errors import GitopsMLError
-
 import json
 import os
 import subprocess
@@ -11,6 +9,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from gitops_ml.errors import GitopsMLError
 
 
 class RepoError(GitopsMLError):
