@@ -1,5 +1,6 @@
 """The serving API, on a model trained here and saved as an MLflow model directory."""
 
+import asyncio
 import json
 
 import pytest
@@ -113,3 +114,25 @@ def test_bodies_of_the_wrong_shape_get_422(client, body):
 def test_openapi_documents_every_feature(client, contract):
     schema = client.get("/openapi.json").json()
     assert set(schema["components"]["schemas"]["Row"]["properties"]) == set(contract.data.features)
+
+
+def test_concurrent_requests_share_one_prediction_and_each_gets_its_own_rows(model_dir, contract):
+    predictor = serve.Predictor(serve.load(str(model_dir)))
+    frame = data.simulate_for(contract, 5, seed=11, drift=0.0)
+    requests = [to_matrix(frame.iloc[[i]], contract.data.features).tolist() for i in range(5)]
+    requests.append(to_matrix(frame, contract.data.features).tolist())  # and one batch of five
+    expected = [predictor.predict_values(rows) for rows in requests]
+    calls = []
+    predict_values = predictor.predict_values
+    predictor.predict_values = lambda rows: calls.append(len(rows)) or predict_values(rows)
+
+    async def arrive_together():
+        batcher = serve.MicroBatcher(predictor)
+        return await asyncio.gather(*(batcher.submit(rows) for rows in requests))
+
+    results = asyncio.run(arrive_together())
+    assert calls == [10]  # one estimator call for six requests
+    for got, want in zip(results, expected, strict=True):
+        assert got["predictions"] == want["predictions"]
+        if "probabilities" in want:  # classifiers; BLAS may round batches a last digit apart
+            assert got["probabilities"] == pytest.approx(want["probabilities"], rel=1e-12)

@@ -20,6 +20,7 @@ Why it is built this way (see docs/serving.md for the measurements):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import math
@@ -151,9 +152,13 @@ class Predictor:
             self.preprocess = compile_preprocessor(model[0], probe_rows(loaded.features))
         self.estimator = model[-1] if self.preprocess else model
 
-    def predict(self, rows: list[Any]) -> dict[str, Any]:
+    def values(self, rows: list[Any]) -> list[list[Any]]:
+        """Validated rows as lists in contract order, missing values as NaN."""
         nan = math.nan
-        return self.predict_values([[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows])
+        return [[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows]
+
+    def predict(self, rows: list[Any]) -> dict[str, Any]:
+        return self.predict_values(self.values(rows))
 
     def predict_values(self, values: list[list[Any]]) -> dict[str, Any]:
         """Predict rows given as lists in contract order (missing values as NaN)."""
@@ -167,6 +172,41 @@ class Predictor:
             result = {"predictions": self.estimator.predict(inputs).tolist()}
         result["model_version"] = self.loaded.info.get("version")
         return result
+
+
+class MicroBatcher:
+    """Predicts the rows of every request that arrives in the same event-loop turn in one call.
+
+    The estimator's fixed cost per call (~0.1 ms, mostly input validation) then is paid once per
+    batch instead of once per request: under 32 concurrent connections batches form by themselves;
+    with one connection a batch is just that request and waits for nothing.
+    """
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+        self.pending: list[tuple[list[list[Any]], asyncio.Future]] = []
+
+    def submit(self, values: list[list[Any]]) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self.pending:
+            loop.call_soon(self._flush)  # runs after the requests already waiting in this turn
+        self.pending.append((values, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        try:
+            result = self.predictor.predict_values([row for values, _ in batch for row in values])
+        except Exception as error:  # noqa: BLE001 - every request of the batch gets the error
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        start = 0
+        for values, future in batch:
+            end = start + len(values)
+            future.set_result({k: v[start:end] if isinstance(v, list) else v for k, v in result.items()})
+            start = end
 
 
 def _error(status: int, detail: Any) -> Response:
@@ -235,7 +275,8 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
         predictor.predict_values(probe_rows(loaded.features, rows=1).tolist())
         gc.collect()
         gc.freeze()
-        state["predictor"] = predictor
+        state["batcher"] = MicroBatcher(predictor)
+        state["predictor"] = predictor  # last: /ready and /predict look at this one
 
     threading.Thread(target=ready, daemon=True).start()
 
@@ -295,7 +336,8 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
             rows = active.rows_adapter.validate_python(rows_in)
         except ValidationError as error:
             return _error(422, _validation_detail(error, batch))
-        return Response(orjson.dumps(active.predict(rows)), media_type="application/json")
+        result = await state["batcher"].submit(active.values(rows))
+        return Response(orjson.dumps(result), media_type="application/json")
 
     # Publish the generated Row schema in the OpenAPI document.
     def openapi() -> dict[str, Any]:
