@@ -52,7 +52,9 @@ def pull_request(tmp_path_factory):
     run([*dvc, "push", "-q", "-r", "shared"], cwd=project)
     git("commit", "-qam", "Use the team's DVC remote", cwd=project)
     run(["git", "init", "-q", "--bare", str(root / "origin.git")], cwd=root)
-    git("remote", "add", "origin", str(root / "origin.git"), cwd=project)
+    # act names the repository after origin's URL; pushes go to the local bare repository.
+    git("remote", "add", "origin", "https://github.com/acme/act-model.git", cwd=project)
+    git("remote", "set-url", "--push", "origin", str(root / "origin.git"), cwd=project)
     git("push", "-q", "origin", "main", cwd=project)
     git("checkout", "-q", "-b", "more-regularisation", cwd=project)
     params = project / "params.yaml"
