@@ -64,6 +64,7 @@ def test_api_serves_the_registered_model(trained, classification, venv, mlflow_s
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=60, process=server)
         status, body = post(f"http://127.0.0.1:{port}/predict", ROW)
         assert status == 200 and body["predictions"][0] in (0, 1) and 0 <= body["probabilities"][0] <= 1
+        assert body["model_version"] == "1"  # a string, as the OpenAPI schema says
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as response:
             meta = json.loads(response.read())
         assert (meta["name"], meta["version"], meta["git_sha"]) == ("churn-model", "1", trained["git_sha"])

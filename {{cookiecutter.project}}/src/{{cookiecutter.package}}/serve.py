@@ -82,7 +82,7 @@ def _resolve(source: str) -> tuple[Path, dict[str, Any]]:
             else:
                 name, _, number = name.partition("/")
                 version = client.get_model_version(name, number)
-            info.update(name=name, version=version.version, run_id=version.run_id)
+            info.update(name=name, version=str(version.version), run_id=version.run_id)
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tempfile.mkdtemp())
         return Path(local), info
     path = Path(source)
