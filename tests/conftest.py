@@ -119,6 +119,7 @@ def run(args, cwd: Path, env: dict | None = None, timeout: float = 900) -> subpr
 
 # --- a generated project, installed and trained once per session ------------------------------
 
+GENERATED = "gen-model"  # the session's generated project: its own registered model on the shared server
 ROW = {"age": 40, "tenure_months": 12, "monthly_charges": 70.5, "support_calls": 2,
        "contract": "month-to-month", "payment_method": "card", "region": "north", "gender": "female"}
 
@@ -145,11 +146,11 @@ def setup_project(tmp_path_factory, venv: Path, **answers) -> Path:
 
 @pytest.fixture(scope="session")
 def classification(tmp_path_factory, venv) -> Path:
-    return setup_project(tmp_path_factory, venv, project="churn-model", task="classification")
+    return setup_project(tmp_path_factory, venv, project=GENERATED, task="classification")
 
 
 @pytest.fixture(scope="session")
 def trained(classification, venv, mlflow_server) -> dict:
-    """`make train` against the real MLflow server: dvc repro, then register version 1."""
+    """`make train` against the real MLflow server: dvc repro, then register a version."""
     run(["make", "train", f"VENV={venv}"], cwd=classification, env=project_env(venv, mlflow_server))
     return json.loads((classification / "reports" / "train.json").read_text())

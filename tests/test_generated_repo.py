@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROW, free_port, project_env, run, setup_project, wait_for_http
+from tests.conftest import GENERATED, ROW, free_port, project_env, run, setup_project, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,8 @@ def test_generated_lint_and_tests_pass(tmp_path_factory, venv, classification, t
 
 
 def test_train_reproduces_the_pipeline_and_registers_a_version(trained, classification, venv, mlflow_server):
-    assert trained["version"] == "1"
-    assert trained["model_uri"] == "models:/churn-model/1"
+    version = trained["version"]
+    assert trained["model_uri"] == f"models:/{GENERATED}/{version}"
     assert len(trained["git_sha"]) == 40 and trained["data_hash"]
     assert trained["metrics"]["roc_auc"] > 0.7
     for output in ("models/model/MLmodel", "metrics.json", "reports/evaluation.png", "dvc.lock"):
@@ -37,7 +37,7 @@ def test_train_reproduces_the_pipeline_and_registers_a_version(trained, classifi
     from mlflow import MlflowClient
 
     client = MlflowClient(mlflow_server)
-    version = client.get_model_version("churn-model", "1")
+    version = client.get_model_version(GENERATED, trained["version"])
     assert version.tags["git_sha"] == trained["git_sha"] and version.tags["data_hash"] == trained["data_hash"]
     run_data = client.get_run(version.run_id).data
     assert run_data.params["train.estimator"] == "logistic_regression"
@@ -58,16 +58,16 @@ def post(url: str, body: object) -> tuple[int, dict]:
 def test_api_serves_the_registered_model(trained, classification, venv, mlflow_server):
     port = free_port()
     server = subprocess.Popen(
-        [str(venv / "bin" / "python"), "-m", "churn_model.serve", "--model", "models:/churn-model/1",
+        [str(venv / "bin" / "python"), "-m", "gen_model.serve", "--model", trained["model_uri"],
          "--port", str(port)], cwd=classification, env=project_env(venv, mlflow_server))
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=60, process=server)
         status, body = post(f"http://127.0.0.1:{port}/predict", ROW)
         assert status == 200 and body["predictions"][0] in (0, 1) and 0 <= body["probabilities"][0] <= 1
-        assert body["model_version"] == "1"  # a string, as the OpenAPI schema says
+        assert body["model_version"] == trained["version"]  # a string, as the OpenAPI schema says
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as response:
             meta = json.loads(response.read())
-        assert (meta["name"], meta["version"], meta["git_sha"]) == ("churn-model", "1", trained["git_sha"])
+        assert (meta["name"], meta["version"], meta["git_sha"]) == (GENERATED, trained["version"], trained["git_sha"])
         status, body = post(f"http://127.0.0.1:{port}/predict", {**ROW, "contract": "forever"})
         assert status == 422 and "contract" in json.dumps(body)
     finally:
@@ -79,9 +79,9 @@ def test_api_serves_the_registered_model(trained, classification, venv, mlflow_s
 def test_serving_image_is_healthy_non_root_and_predicts(trained, classification, venv, mlflow_server,
                                                          docker_client, base_image):
     env = project_env(venv, mlflow_server)
-    run([str(venv / "bin" / "gitops-ml"), "bake", "--model", "models:/churn-model/1"], cwd=classification, env=env)
-    assert json.loads((classification / "build/model/registry.json").read_text())["version"] == "1"
-    image, _ = docker_client.images.build(path=str(classification), tag="churn-model:test", rm=True,
+    run([str(venv / "bin" / "gitops-ml"), "bake", "--model", trained["model_uri"]], cwd=classification, env=env)
+    assert json.loads((classification / "build/model/registry.json").read_text())["version"] == trained["version"]
+    image, _ = docker_client.images.build(path=str(classification), tag=f"{GENERATED}:test", rm=True,
                                           buildargs={"BASE_IMAGE": base_image})
     config = image.attrs["Config"]
     assert config["User"] == "10001:10001"
@@ -91,7 +91,7 @@ def test_serving_image_is_healthy_non_root_and_predicts(trained, classification,
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
         status, body = post(f"http://127.0.0.1:{port}/predict", {"rows": [ROW, ROW]})
-        assert status == 200 and len(body["predictions"]) == 2 and body["model_version"] == "1"
+        assert status == 200 and len(body["predictions"]) == 2 and body["model_version"] == trained["version"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             container.reload()

@@ -33,10 +33,10 @@ def rss_mb(pid: int) -> float:
 def served(trained, classification, venv, mlflow_server):
     """Our app serving version 1 from a baked folder, as the image does."""
     env = project_env(venv, mlflow_server)
-    run([str(venv / "bin" / "gitops-ml"), "bake", "--model", "1", "--out", "build/reliability"], cwd=classification,
-        env=env)
+    run([str(venv / "bin" / "gitops-ml"), "bake", "--model", trained["model_uri"], "--out", "build/reliability"],
+        cwd=classification, env=env)
     port = free_port()
-    server = subprocess.Popen([str(venv / "bin" / "python"), "-m", "churn_model.serve", "--model", "build/reliability",
+    server = subprocess.Popen([str(venv / "bin" / "python"), "-m", "gen_model.serve", "--model", "build/reliability",
                                "--port", str(port)], cwd=classification, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

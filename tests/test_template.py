@@ -35,6 +35,7 @@ COMMON_FILES = {
     "dvc.yaml", "gitops-ml.yaml", "params.yaml", "pyproject.toml",
     "requirements/dev.txt", "requirements/serve.txt",
     ".github/CODEOWNERS", ".github/zizmor.yml", ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
+    ".github/workflows/merge.yml",
     "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
     ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
     "tests/__init__.py", "tests/conftest.py", "tests/test_data.py", "tests/test_features.py", "tests/test_serve.py",

@@ -74,14 +74,13 @@ def pull_request(tmp_path_factory):
         },
         "repository": {"full_name": "acme/act-model", "name": "act-model", "owner": {"login": "acme"}},
     }
-    (root / "event.json").write_text(json.dumps(event))
-    return project, head, root
+    return project, head, root, event
 
 
-def test_pull_request_workflow_checks_trains_compares_and_reports(pull_request, mlflow_server, github_fake):
-    project, head, root = pull_request
-    workflow = project / ".github" / "workflows" / "pull-request.yml"
+def act(event: dict, workflow: Path, project: Path, root: Path, mlflow_server: str, github_url: str) -> str:
+    """Run one workflow with act on the host, as GitHub would for `event`; returns the log."""
     artifacts = root / "artifacts"
+    (root / "event.json").write_text(json.dumps(event))
     env = {**os.environ, "ACT_ARTIFACTS": str(artifacts)}
     for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
         env.pop(leaked, None)
@@ -89,32 +88,50 @@ def test_pull_request_workflow_checks_trains_compares_and_reports(pull_request, 
         [str(Path(sys.executable).parent / "act"), "pull_request", "-e", str(root / "event.json"),
          "-W", str(workflow), "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
          "--local-repository", f"acme/gitops-ml@v1={ROOT}", *third_party_stubs(workflow),
-         "--env", f"GITHUB_API_URL={github_fake.url}", "--env", f"ACT_ARTIFACTS={artifacts}",
+         "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
          "-s", f"GITHUB_TOKEN={TOKEN}", "-s", f"MLFLOW_TRACKING_URI={mlflow_server}"],
         cwd=project, env=env, capture_output=True, text=True, timeout=1500)
     log = result.stdout + result.stderr
-    assert result.returncode == 0, f"act failed:\n{log[-8000:]}"
+    assert result.returncode == 0, f"act failed on {workflow.name}:\n{log[-8000:]}"
     assert TOKEN not in log, "the token was printed"
+    return log
 
-    # One sticky comment with the verdict, and a success status on the PR's head commit.
+
+def test_pull_request_then_merge_promotes_exactly_what_was_reviewed(pull_request, mlflow_server, github_fake):
+    from mlflow import MlflowClient
+
+    project, head, root, event = pull_request
+    workflows = project / ".github" / "workflows"
+    client = MlflowClient(mlflow_server)
+
+    # The pull request: data check, train, compare; one sticky comment and a success status.
+    act(event, workflows / "pull-request.yml", project, root, mlflow_server, github_fake.url)
     comments = github_fake.comments[PR_NUMBER]
     assert len(comments) == 1 and "<!-- gitops-ml:compare -->" in comments[0]["body"]
     assert "promote" in comments[0]["body"].lower()
     statuses = [s for s in github_fake.statuses if s["sha"] == head]
     assert [s["state"] for s in statuses] == ["success"]
     assert statuses[0]["context"] == "gitops-ml/compare"
-
-    # The challenger is registered with the PR's provenance, and compared (but not promoted).
-    from mlflow import MlflowClient
-
-    client = MlflowClient(mlflow_server)
     versions = client.search_model_versions("name='act-model'")
     assert len(versions) == 1
-    tags = versions[0].tags
-    assert tags["pr_number"] == str(PR_NUMBER) and tags["compare.verdict"] == "promote"
-    assert "champion" not in (versions[0].aliases or [])
+    reviewed = versions[0]
+    assert reviewed.tags["pr_number"] == str(PR_NUMBER) and reviewed.tags["compare.verdict"] == "promote"
+    assert "champion" not in (reviewed.aliases or [])  # a pull request never moves the champion
+    kept = {p.relative_to(root / "artifacts").as_posix() for p in (root / "artifacts").rglob("*") if p.is_file()}
+    for report in ("data-check/summary.md", "compare/compare.md", "compare/model-card.md"):
+        assert f"reports/reports/{report}" in kept, sorted(kept)
 
-    # The reports were kept as an artifact: data checks, comparison and model card.
-    kept = {p.relative_to(artifacts).as_posix() for p in artifacts.rglob("*") if p.is_file()}
-    for report in ("reports/data-check/summary.md", "reports/compare/compare.md", "reports/compare/model-card.md"):
-        assert f"reports/{report}" in kept, sorted(kept)
+    # The merge: that same version (no retraining) becomes the champion, with the audit trail.
+    github_fake.pulls[PR_NUMBER] = {"number": PR_NUMBER, "html_url": event["pull_request"]["html_url"],
+                                    "merged_by": {"login": "mia"}}
+    github_fake.reviews[PR_NUMBER] = [{"user": {"login": "ana"}, "state": "APPROVED"}]
+    merged = {**event, "action": "closed",
+              "pull_request": {**event["pull_request"], "merged": True, "merged_by": {"login": "mia"}}}
+    act(merged, workflows / "merge.yml", project, root, mlflow_server, github_fake.url)
+    assert len(client.search_model_versions("name='act-model'")) == 1  # nothing was retrained
+    champion = client.get_model_version_by_alias("act-model", "champion")
+    assert champion.version == reviewed.version
+    audit = champion.tags
+    assert audit["audit.pr_number"] == str(PR_NUMBER) and audit["audit.merged_by"] == "mia"
+    assert "ana" in audit["audit.approvers"] and audit["audit.pr_url"] == event["pull_request"]["html_url"]
+    assert audit["audit.git_sha"] == reviewed.tags["git_sha"] and audit["audit.compare_verdict"] == "promote"
