@@ -149,8 +149,8 @@ def model_card(contract: Contract, challenger: Side, decision: Decision | None, 
         metrics = list(next(iter(evaluation.slices.values())))
         lines += ["", f"## Metrics by {contract.data.sensitive_attribute}", "",
                   "| group | " + " | ".join(metrics) + " |", "|---" * (1 + len(metrics)) + "|"]
-        lines += [f"| {group} | " + " | ".join(_num(row.get(m)) for m in metrics) + " |"
-                  for group, row in evaluation.slices.items()]
+        lines += [f"| {group} | " + " | ".join(str(int(row[m])) if m == "rows" else _num(row.get(m)) for m in metrics)
+                  + " |" for group, row in evaluation.slices.items()]
     if decision is not None:
         against = f"champion version {champion.version}" if champion else "no champion (first promotion)"
         lines += ["", "## Comparison", "", f"Verdict: {VERDICT[decision.verdict]} against {against}."]
