@@ -5,12 +5,14 @@
 
 Endpoints: POST /predict (one row, or {"rows": [...]}), GET /health, GET /ready, GET /metadata.
 
-Why it is built this way (see docs/serving.md for the measurements):
+Why it is built this way (measurements in docs/serving.md of the gitops-ml repository):
 - The request model is generated from the feature schema stored with the model, so a bad field
   gets a 422 that names it, and the OpenAPI schema documents every feature.
-- The body is parsed with orjson and validated once; rows go straight into the object array the
+- The body is parsed with orjson and validated once; rows go straight into the arrays the
   pipeline takes (contract order): no per-request DataFrame, no MLflow pyfunc layer.
-- The endpoint is `async` and predicts inline: a sync endpoint would add a thread-pool hop per request.
+- The fitted preprocessor runs as its vectorised twin when that is provably equal (fastpath.py).
+- The endpoint is `async`; requests arriving in the same event-loop turn share one estimator call
+  (MicroBatcher). A sync endpoint would add a thread-pool hop per request.
 - The model is loaded natively with skops; mlflow is imported only to resolve `models:/` URIs, so
   the serving image does not need it.
 - After loading, `gc.freeze()` moves the model's objects out of the collector's reach, which
