@@ -17,7 +17,7 @@ test:  ## everything the tests need (Docker engine, base image, .venv), then the
 	.venv/bin/pytest $(PYTEST_ARGS)
 
 lint:  ## ruff, actionlint and zizmor over the template repo and its workflows
-	.venv/bin/ruff check actions tests scripts hooks
+	.venv/bin/ruff check actions tests scripts hooks benchmarks
 	.venv/bin/actionlint .github/workflows/*.yml
 	.venv/bin/zizmor --offline .github/workflows actions
 
