@@ -10,11 +10,13 @@ sudo=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-apt_packages=(git make)
-$want_test && apt_packages+=(docker.io docker-registry debootstrap)
+# command -> Debian package providing it; a command already present (e.g. Docker CE on GitHub's
+# runners) is left alone rather than replaced.
+commands=(git:git make:make)
+$want_test && commands+=(dockerd:docker.io docker-registry:docker-registry debootstrap:debootstrap)
 missing=()
-for pkg in "${apt_packages[@]}"; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+for entry in "${commands[@]}"; do
+  command -v "${entry%%:*}" >/dev/null || missing+=("${entry#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
