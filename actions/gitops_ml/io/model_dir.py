@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from gitops_ml.core.contract import Contract
 
@@ -76,7 +75,7 @@ def model_metadata(model, contract: Contract, extra: dict[str, Any] | None = Non
     }
 
 
-def save_model_dir(model, path: Path, contract: Contract, example: pd.DataFrame | None = None, extra=None) -> None:
+def save_model_dir(model, path: Path, contract: Contract, extra: dict[str, Any] | None = None) -> None:
     import mlflow.sklearn
 
     mlflow.sklearn.save_model(

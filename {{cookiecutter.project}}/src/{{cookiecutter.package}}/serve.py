@@ -159,9 +159,6 @@ class Predictor:
         nan = math.nan
         return [[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows]
 
-    def predict(self, rows: list[Any]) -> dict[str, Any]:
-        return self.predict_values(self.values(rows))
-
     def predict_values(self, values: list[list[Any]]) -> dict[str, Any]:
         """Predict rows given as lists in contract order (missing values as NaN)."""
         inputs = self.preprocess(values) if self.preprocess else np.array(values, dtype=object)

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline.fit(to_matrix(frame, features), target_array(frame, contract))
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
-    save_model_dir(pipeline, out, contract, example=frame[features].head(3))
+    save_model_dir(pipeline, out, contract)
     print(f"saved model to {out}/")
     return 0
 
