@@ -87,6 +87,8 @@ def test_yaml_and_json_files_parse_and_record_the_answers(baked):
     workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     assert workflow["permissions"] == {"contents": "read"}
     recorded = json.loads((project / ".cookiecutter.json").read_text())
+    questions = {k for k in json.loads((ROOT / "cookiecutter.json").read_text()) if not k.startswith("_")}
+    assert set(recorded) == questions | {"_template"}  # every answer, and no local paths
     for key, value in answers.items():
         assert recorded[key] == value
 
