@@ -32,7 +32,7 @@ bench: setup  ## serving benchmark: our app vs mlflow models serve (prints the t
 	.venv/bin/python benchmarks/serve.py $(BENCH_ARGS)
 
 load-test: setup  ## the long load test: 64 connections for 30 s, zero errors, flat memory
-	GITOPS_ML_LOAD_SECONDS=30 .venv/bin/pytest tests/test_serving_reliability.py -k connections
+	GITOPS_ML_LOAD_SECONDS=30 .venv/bin/pytest tests/template/test_serving_reliability.py -k connections
 
 fuzz: setup  ## the long fuzz run: schemathesis with 2,000 examples per operation
-	GITOPS_ML_FUZZ_EXAMPLES=2000 .venv/bin/pytest tests/test_serving_reliability.py -k schemathesis
+	GITOPS_ML_FUZZ_EXAMPLES=2000 .venv/bin/pytest tests/template/test_serving_reliability.py -k schemathesis
