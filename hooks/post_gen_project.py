@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-TASK = "{{ cookiecutter.task }}"
-DEPLOY_TARGET = "{{ cookiecutter.deploy_target }}"
-PROJECT = "{{ cookiecutter.project }}"
+# Answers arrive through tojson (and were validated by the pre-generation hook).
+TASK = {{ cookiecutter.task | tojson }}
+DEPLOY_TARGET = {{ cookiecutter.deploy_target | tojson }}
+PROJECT = {{ cookiecutter.project | tojson }}
 AUTHOR = {{ cookiecutter.author | tojson }}
 DATA = Path("data/raw")
 

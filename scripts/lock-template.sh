@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-resolve the generated repo's locked requirements (requirements/serve.txt and dev.txt) from its
-# pyproject.toml. Run after changing the template's dependencies; the locks are committed.
+# pyproject.toml, with hashes (installs use --require-hashes). Run after changing the template's
+# dependencies; the locks are committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 template='{{cookiecutter.project}}'
@@ -11,7 +12,7 @@ sed -e 's/{{ cookiecutter.project }}/model/' -e 's/{{ cookiecutter.description |
 for lock in serve dev; do
   extra=(); [ "$lock" = dev ] && extra=(--extra dev)
   uv pip compile "$work/pyproject.toml" "${extra[@]}" --universal -p 3.11 --no-header --no-annotate -q \
-    -o "$template/requirements/$lock.txt"
+    --generate-hashes -o "$template/requirements/$lock.txt"
   sed -i "1i # Locked by scripts/lock-template.sh (in a generated repo: make lock). Do not edit by hand." \
     "$template/requirements/$lock.txt"
   echo "locked $template/requirements/$lock.txt ($(grep -c '==' "$template/requirements/$lock.txt") packages)"

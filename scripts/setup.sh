@@ -29,7 +29,7 @@ fi
 
 if ! command -v uv >/dev/null; then
   step "installing uv"
-  python3 -m pip install -q uv
+  python3 -m pip install -q "uv==0.13.9"  # pinned: the same resolver everywhere
 fi
 
 step "python environment (.venv, locked by requirements-dev.txt)"

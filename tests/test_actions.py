@@ -57,3 +57,26 @@ def test_readme_documents_every_input_and_output(action):
                 f"{action.name}/README.md does not document the {kind[:-1]} `{name}`"
         for name, field in (spec.get(kind) or {}).items():
             assert field.get("description"), f"{action.name}: {kind[:-1]} `{name}` has no description"
+
+
+VERB_ACTIONS = [a for a in ACTIONS if a.name != "setup"]
+
+
+@pytest.mark.parametrize("action", VERB_ACTIONS, ids=lambda a: a.name)
+def test_every_env_the_action_passes_is_an_option_of_its_verb(action):
+    """A typo in an action's env: would silently drop an input; each must name one of the verb's options."""
+    import importlib
+
+    from gitops_ml.cli import COMMANDS
+
+    spec = yaml.safe_load((action / "action.yml").read_text())
+    verb_steps = [s for s in spec["runs"]["steps"] if s.get("run", "").strip().startswith("gitops-ml ")]
+    assert verb_steps, f"{action.name}: no step runs gitops-ml"
+    for step in verb_steps:
+        verb = step["run"].split()[1]
+        command = importlib.import_module(COMMANDS[verb][0]).cli
+        envvars = set()
+        for param in command.params:
+            envvars |= set(param.envvar if isinstance(param.envvar, list | tuple) else [param.envvar])
+        passed = {name for name in step.get("env", {}) if name.startswith("GITOPS_ML_") or name == "GITHUB_TOKEN"}
+        assert passed <= envvars, f"{action.name}: {sorted(passed - envvars)} are not options of `gitops-ml {verb}`"

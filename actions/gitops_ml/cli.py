@@ -17,12 +17,12 @@ from gitops_ml.errors import GitopsMLError
 
 COMMANDS = {
     "data-check": ("gitops_ml.commands.data_check", "check a dataset against the contract (and for drift)"),
-    "train": ("gitops_ml.commands.train_cli", "run the pipeline, log and register the model"),
+    "train": ("gitops_ml.commands.train", "run the pipeline, log and register the model"),
     "compare": ("gitops_ml.commands.compare", "compare the challenger with the champion under the policy"),
     "promote": ("gitops_ml.commands.promote", "move the champion alias to an approved version"),
     "rollback": ("gitops_ml.commands.rollback", "move the champion alias back to the previous champion"),
     "lineage": ("gitops_ml.commands.lineage", "print the audit trail of a model version"),
-    "bake": ("gitops_ml.commands.bake_cli", "download a registered model into a folder for the image"),
+    "bake": ("gitops_ml.commands.bake", "download a registered model into a folder for the image"),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,27 +78,45 @@ def pull_request(tmp_path_factory):
     return project, head, root, event
 
 
-def act(event: dict, workflow: Path, project: Path, root: Path, mlflow_server: str, github_url: str) -> str:
+@pytest.fixture(scope="session")
+def actions_checkout(tmp_path_factory) -> Path:
+    """This checkout as GitHub would fetch it for `uses:`: its files only. act copies the mapped folder
+    for every step that uses an action, so mapping the working tree (with .venv) costs minutes."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    copy = tmp_path_factory.mktemp("gitops-ml-checkout")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+def act(event: dict, workflow: Path, project: Path, root: Path, mlflow_server: str, github_url: str,
+        checkout: Path) -> str:
     """Run one workflow with act on the host, as GitHub would for `event`; returns the log."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
     env = {**os.environ, "ACT_ARTIFACTS": str(artifacts)}
     for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
         env.pop(leaked, None)
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "act"), "pull_request", "-e", str(root / "event.json"),
-         "-W", str(workflow), "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
-         "--local-repository", f"acme/gitops-ml@v1={ROOT}", *third_party_stubs(workflow),
-         "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
-         "-s", f"GITHUB_TOKEN={TOKEN}", "-s", f"MLFLOW_TRACKING_URI={mlflow_server}"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=1500)
-    log = result.stdout + result.stderr
+    log_path = root / f"act-{workflow.stem}.log"  # streamed, so a slow run can be watched
+    with log_path.open("w") as log_file:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "act"), "pull_request", "-e", str(root / "event.json"),
+             "-W", str(workflow), "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
+             "--local-repository", f"acme/gitops-ml@v1={checkout}", *third_party_stubs(workflow),
+             "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
+             "-s", f"GITHUB_TOKEN={TOKEN}", "-s", f"MLFLOW_TRACKING_URI={mlflow_server}"],
+            cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, timeout=1500)
+    log = log_path.read_text()
     assert result.returncode == 0, f"act failed on {workflow.name}:\n{log[-8000:]}"
     assert TOKEN not in log, "the token was printed"
     return log
 
 
-def test_pull_request_then_merge_promotes_exactly_what_was_reviewed(pull_request, mlflow_server, github_fake):
+def test_pull_request_then_merge_promotes_exactly_what_was_reviewed(pull_request, mlflow_server, github_fake,
+                                                                   actions_checkout):
     from mlflow import MlflowClient
 
     project, head, root, event = pull_request
@@ -105,7 +124,7 @@ def test_pull_request_then_merge_promotes_exactly_what_was_reviewed(pull_request
     client = MlflowClient(mlflow_server)
 
     # The pull request: data check, train, compare; one sticky comment and a success status.
-    act(event, workflows / "pull-request.yml", project, root, mlflow_server, github_fake.url)
+    act(event, workflows / "pull-request.yml", project, root, mlflow_server, github_fake.url, actions_checkout)
     comments = github_fake.comments[PR_NUMBER]
     assert len(comments) == 1 and "<!-- gitops-ml:compare -->" in comments[0]["body"]
     assert "promote" in comments[0]["body"].lower()
@@ -127,7 +146,7 @@ def test_pull_request_then_merge_promotes_exactly_what_was_reviewed(pull_request
     github_fake.reviews[PR_NUMBER] = [{"user": {"login": "ana"}, "state": "APPROVED"}]
     merged = {**event, "action": "closed",
               "pull_request": {**event["pull_request"], "merged": True, "merged_by": {"login": "mia"}}}
-    act(merged, workflows / "merge.yml", project, root, mlflow_server, github_fake.url)
+    act(merged, workflows / "merge.yml", project, root, mlflow_server, github_fake.url, actions_checkout)
     assert len(client.search_model_versions("name='act-model'")) == 1  # nothing was retrained
     champion = client.get_model_version_by_alias("act-model", "champion")
     assert champion.version == reviewed.version

@@ -34,7 +34,8 @@ COMMON_FILES = {
     ".cookiecutter.json", ".dockerignore", ".gitignore", ".dvcignore", "Dockerfile", "Makefile", "README.md",
     "dvc.yaml", "gitops-ml.yaml", "params.yaml", "pyproject.toml",
     "requirements/dev.txt", "requirements/serve.txt",
-    ".github/CODEOWNERS", ".github/zizmor.yml", ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
+    ".github/CODEOWNERS", ".github/zizmor.yml", ".github/dependabot.yml",
+    ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
     ".github/workflows/merge.yml",
     "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
     ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
@@ -168,3 +169,22 @@ def test_invalid_answers_fail_in_the_pre_gen_hook(tmp_path, capfd, answers, mess
 def test_invalid_choice_is_refused_by_cookiecutter(tmp_path):
     with pytest.raises(ValueError):
         cookiecutter(str(ROOT), no_input=True, output_dir=str(tmp_path), extra_context={"task": "clustering"})
+
+
+def test_locks_are_hashed_and_cover_gitops_ml_dependencies():
+    """`make setup` installs with --require-hashes and gitops-ml with --no-deps: the dev lock must
+    hold every dependency gitops-ml declares, each pinned with hashes."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    template = ROOT / "{{cookiecutter.project}}" / "requirements"
+    for lock in ("serve.txt", "dev.txt"):
+        text = (template / lock).read_text()
+        pins = re.findall(r"^([A-Za-z0-9_.-]+)==\S+", text, re.MULTILINE)
+        assert pins and text.count("--hash=sha256:") >= len(pins), f"{lock}: a pin without a hash"
+    locked = {re.sub(r"[-_.]+", "-", name).lower()
+              for name in re.findall(r"^([A-Za-z0-9_.-]+)==", (template / "dev.txt").read_text(), re.MULTILINE)}
+    declared = tomllib.loads((ROOT / "actions" / "pyproject.toml").read_text())["project"]["dependencies"]
+    needed = {re.sub(r"[-_.]+", "-", Requirement(dep).name).lower() for dep in declared}
+    assert needed <= locked, f"gitops-ml needs {sorted(needed - locked)}, missing from the generated dev lock"

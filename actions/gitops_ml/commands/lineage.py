@@ -7,13 +7,14 @@ merge -> image -> promotion and rollback times. `--json` prints the same facts f
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
 from gitops_ml.commands import options
-from gitops_ml.io.registry import Registry, Version
+from gitops_ml.core.contract import Contract
+from gitops_ml.io.registry import Registry, RegistryError, Version
 
 CHAIN = (
     ("run", "run_id"),
@@ -61,19 +62,33 @@ def render(chain: dict) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Inputs:
+    version: str
+    as_json: bool = False
+
+
+def run(contract: Contract, inputs: Inputs) -> dict:
+    registry = Registry.for_contract(contract)
+    if inputs.version.startswith("@"):
+        found = registry.by_alias(inputs.version[1:])
+        if found is None:
+            raise RegistryError(f"{registry.name} has no alias '{inputs.version[1:]}'; pass a version number or "
+                                "an alias that exists (e.g. @champion once a model is promoted)")
+    else:
+        found = registry.get(inputs.version)
+    chain = facts(found)
+    click.echo(json.dumps(chain, indent=2) if inputs.as_json else render(chain))
+    return chain
+
+
 @click.command("lineage")
-@options.contract_option
+@options.contract
+@options.tracking_uri
 @click.argument("version")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def cli(contract_path: Path, version: str, as_json: bool) -> None:
+def cli(**given) -> int:
     """Print the chain of a model VERSION (a number, or @ALIAS): code, data, comparison, approval, deploy."""
-    contract, _ = options.load(contract_path)
-    registry = Registry.for_contract(contract)
-    if version.startswith("@"):
-        found = registry.by_alias(version[1:])
-        if found is None:
-            raise click.BadParameter(f"{registry.name} has no alias '{version[1:]}'", param_hint="VERSION")
-    else:
-        found = registry.get(version)
-    chain = facts(found)
-    click.echo(json.dumps(chain, indent=2) if as_json else render(chain))
+    contract, inputs = options.build(Inputs, given)
+    run(contract, inputs)
+    return 0

@@ -9,6 +9,7 @@ against the repository root (the contract file's folder) on the way.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,10 @@ def build(cls: type[T], given: dict[str, Any]) -> tuple[Contract, T]:
 
     A field of `cls` takes the argument of the same name; `root` is the repository root; `github`
     gathers the GitHub options; a relative `Path` is resolved against the root, here and only here.
+    `--tracking-uri` becomes MLFLOW_TRACKING_URI, which every MLflow client in the process reads.
     """
+    if given.get("tracking_uri"):
+        os.environ["MLFLOW_TRACKING_URI"] = given["tracking_uri"]
     contract_path = given["contract_path"]
     loaded = load_contract(contract_path)
     root = root_of(contract_path)
@@ -106,10 +110,3 @@ def build(cls: type[T], given: dict[str, Any]) -> tuple[Contract, T]:
             values[name] = value
     return loaded, cls(**values)
 
-
-# Transitional names, removed once every verb uses `contract` and `build`.
-contract_option = contract
-
-
-def load(contract_path: Path) -> tuple[Contract, Path]:
-    return load_contract(contract_path), root_of(contract_path)

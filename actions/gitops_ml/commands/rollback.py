@@ -6,12 +6,14 @@ itself turn out to be the mistake.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
 from gitops_ml.commands import options, resolve
+from gitops_ml.core.contract import Contract
+from gitops_ml.core.report import rollback_summary
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.io import gha
 from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry
@@ -21,7 +23,14 @@ class NothingToRollBack(GitopsMLError):
     """There is no previous champion to go back to."""
 
 
-def run(contract, reason: str, by: str | None = None) -> dict:
+@dataclass(frozen=True)
+class Inputs:
+    reason: str
+    by: str | None = None
+
+
+def run(contract: Contract, inputs: Inputs) -> dict:
+    reason = inputs.reason
     registry = Registry.for_contract(contract)
     previous = registry.by_alias(PREVIOUS)
     current = registry.by_alias(CHAMPION)
@@ -31,7 +40,7 @@ def run(contract, reason: str, by: str | None = None) -> dict:
             f"{current.version if current else 'none'}). Promote a known-good version with "
             "`gitops-ml promote --version N --force --reason ...` instead."
         )
-    now, by = datetime.now(UTC).isoformat(timespec="seconds"), by or resolve.actor()
+    now, by = datetime.now(UTC).isoformat(timespec="seconds"), inputs.by or resolve.actor()
     registry.set_tags(previous.version, {"audit.rollback_at": now, "audit.rollback_by": by,
                                          "audit.rollback_reason": reason,
                                          "audit.rollback_from": current.version if current else "none"})
@@ -43,19 +52,20 @@ def run(contract, reason: str, by: str | None = None) -> dict:
     else:
         registry.delete_alias(PREVIOUS)
     was = current.version if current else "none"
-    print(f"rolled back {registry.name}: {CHAMPION} {was} -> {previous.version} ({reason})")
+    gha.log(f"rolled back {registry.name}: {CHAMPION} {was} -> {previous.version} ({reason})")
     gha.set_output("version", previous.version)
     gha.set_output("rolled-back-version", current.version if current else "")
-    gha.add_summary(f"### Rolled back {registry.name} to version {previous.version} (was {was})\n\n"
-                    f"by `{by}`: {reason}")
+    gha.add_summary(rollback_summary(registry.name, previous.version, was, by, reason))
     return {"version": previous.version, "rolled_back_version": current.version if current else None}
 
 
 @click.command("rollback")
-@options.contract_option
+@options.contract
+@options.tracking_uri
 @click.option("--reason", envvar="GITOPS_ML_REASON", required=True, help="why (recorded on both versions)")
 @click.option("--by", envvar="GITOPS_ML_BY", default=None, help="who [default: GITHUB_ACTOR or the local user]")
-def cli(contract_path: Path, reason: str, by: str | None) -> None:
+def cli(**given) -> int:
     """Move the champion alias back to the previous champion (the two aliases swap)."""
-    contract, _ = options.load(contract_path)
-    run(contract, reason, by)
+    contract, inputs = options.build(Inputs, given)
+    run(contract, inputs)
+    return 0

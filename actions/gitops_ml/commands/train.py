@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
+from gitops_ml.commands import options
 from gitops_ml.core.contract import Contract
+from gitops_ml.core.report import train_summary
 from gitops_ml.io import gha, repo
 from gitops_ml.io.reference import REFERENCE_ARTIFACT
 from gitops_ml.io.registry import Registry, tracking_uri
 
 ARTIFACTS = ("reports/evaluation.json", "reports/evaluation.png", "reports/data-check/result.json")
+MODEL_DIR = Path("models/model")
+TRAIN_SPLIT = Path("data/split/train.csv")
 REFERENCE_MAX_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Inputs:
+    root: Path
+    out: Path
+    pr_number: str | None = None
+    repro: bool = True
 
 
 def log_reference(train_csv: Path) -> None:
@@ -30,62 +45,71 @@ def log_reference(train_csv: Path) -> None:
         mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
 
 
-def run(contract: Contract, root: Path, pr_number: str | None, repro: bool, out: Path) -> dict:
-    if repro:
-        with gha.group("dvc repro"):
-            repo.run_dvc(["repro"], cwd=root)
-    model_dir = root / "models" / "model"
-    if not (model_dir / "MLmodel").is_file():
-        raise repo.RepoError(f"{model_dir} has no MLmodel: the pipeline's train stage did not save a model")
-
-    import mlflow
-
-    from gitops_ml.io.model_dir import load_model_dir, log_model
-
-    metrics = repo.read_metrics(root / "metrics.json")
-    params = repo.flat_params(root / "params.yaml")
-    provenance = {
+def provenance(contract: Contract, root: Path, pr_number: str | None) -> dict[str, str | None]:
+    """Where the model comes from: commit, data, pull request (tags on the run and the version)."""
+    return {
         "git_sha": repo.git_sha(root),
         "git_dirty": str(repo.git_dirty(root)).lower(),
         "data_hash": repo.data_hash(contract.data.train, root),
         "data_path": contract.data.train,
         "pr_number": pr_number or None,
     }
-    registry = Registry.for_contract(contract)  # also points mlflow at the tracking URI
+
+
+def log_and_register(contract: Contract, root: Path, facts: dict, run_name: str):
+    """One MLflow run: params, metrics, reports, the drift reference and the registered model."""
+    import mlflow
+
+    from gitops_ml.io.model_dir import load_model_dir, log_model
+
+    metrics = repo.read_metrics(root / "metrics.json")
+    params = repo.flat_params(root / "params.yaml")
+    tags = {k: v for k, v in facts.items() if v is not None}
     mlflow.set_experiment(contract.registry.model_name)
-    run_name = f"pr-{pr_number}" if pr_number else "train"
-    with gha.group(f"log and register {contract.registry.model_name} at {tracking_uri(contract)}"):
-        with mlflow.start_run(run_name=run_name) as active:
-            mlflow.log_params(params)
-            mlflow.log_metrics(metrics)
-            mlflow.set_tags({k: v for k, v in provenance.items() if v is not None})
-            if (root / "data/split/train.csv").is_file():
-                log_reference(root / "data/split/train.csv")
-            for artifact in ARTIFACTS:
-                if (root / artifact).is_file():
-                    mlflow.log_artifact(str(root / artifact), artifact_path=str(Path(artifact).parent))
-            loaded = load_model_dir(model_dir)
-            extra = {**{k: v for k, v in provenance.items() if v is not None}, "metrics": metrics}
-            info = log_model(loaded.model, contract, contract.registry.model_name, extra=extra)
-        version = str(info.registered_model_version)
-        registry.set_tags(version, {**provenance, "params": json.dumps(params, sort_keys=True, default=str)})
-    result = {
-        "model_name": contract.registry.model_name,
-        "version": version,
-        "model_uri": f"models:/{contract.registry.model_name}/{version}",
-        "run_id": active.info.run_id,
-        "metrics": metrics,
-        **provenance,
-    }
-    gha.write_text(out, json.dumps(result, indent=2) + "\n")
-    for key in ("version", "model_uri", "run_id", "data_hash", "git_sha"):
-        gha.set_output(key.replace("_", "-"), result[key])
-    table = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
-    summary = (
-        f"### Trained {contract.registry.model_name} version {version}\n\n"
-        f"git `{provenance['git_sha']}` · data `{provenance['data_hash']}` · run `{active.info.run_id}`\n\n"
-        f"| metric | held-out |\n| --- | --- |\n{table}\n"
-    )
-    gha.add_summary(summary)
-    print(f"registered {result['model_uri']} (run {active.info.run_id})")
+    with mlflow.start_run(run_name=run_name) as active:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags(tags)
+        if (root / TRAIN_SPLIT).is_file():
+            log_reference(root / TRAIN_SPLIT)
+        for artifact in ARTIFACTS:
+            if (root / artifact).is_file():
+                mlflow.log_artifact(str(root / artifact), artifact_path=str(Path(artifact).parent))
+        loaded = load_model_dir(root / MODEL_DIR)
+        info = log_model(loaded.model, contract, contract.registry.model_name, extra={**tags, "metrics": metrics})
+    return str(info.registered_model_version), active.info.run_id, metrics, params
+
+
+def run(contract: Contract, inputs: Inputs) -> dict:
+    root = inputs.root
+    if inputs.repro:
+        with gha.group("dvc repro"):
+            repo.run_dvc(["repro"], cwd=root)
+    if not (root / MODEL_DIR / "MLmodel").is_file():
+        raise repo.RepoError(f"{root / MODEL_DIR} has no MLmodel: the pipeline's train stage did not save a model")
+    facts = provenance(contract, root, inputs.pr_number)
+    registry = Registry.for_contract(contract)  # also points mlflow at the tracking URI
+    with gha.group(f"log and register {registry.name} at {registry.shown_uri}"):
+        version, run_id, metrics, params = log_and_register(
+            contract, root, facts, f"pr-{inputs.pr_number}" if inputs.pr_number else "train")
+        registry.set_tags(version, {**facts, "params": json.dumps(params, sort_keys=True, default=str)})
+    result = {"model_name": registry.name, "version": version, "model_uri": f"models:/{registry.name}/{version}",
+              "run_id": run_id, "metrics": metrics, **facts}
+    gha.publish(inputs.out, result, train_summary(result),
+                outputs={key.replace("_", "-"): result[key]
+                         for key in ("version", "model_uri", "run_id", "data_hash", "git_sha")})
+    gha.log(f"registered {result['model_uri']} (run {run_id}) at {tracking_uri(contract)}")
     return result
+
+
+@click.command("train")
+@options.contract
+@options.tracking_uri
+@options.pr_number
+@click.option("--repro/--no-repro", envvar="GITOPS_ML_REPRO", default=True, help="run `dvc repro` first")
+@options.out("reports/train.json", "result file")
+def cli(**given) -> int:
+    """Run the pipeline (dvc repro), log the run and register a model version."""
+    contract, inputs = options.build(Inputs, given)
+    run(contract, inputs)
+    return 0

@@ -239,10 +239,6 @@ def load_contract(path: str | Path = CONTRACT_FILE) -> Contract:
     return parse_contract(raw, str(path))
 
 
-def is_better(metric: str, new: float, old: float) -> bool:
-    return new < old if metric in LOWER_IS_BETTER else new > old
-
-
 def improvement(metric: str, new: float, old: float) -> float:
     """Signed improvement of `new` over `old`: positive is better whatever the metric's direction."""
     if math.isnan(new) or math.isnan(old):

@@ -13,21 +13,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gitops_ml.core.contract import Contract
+from gitops_ml.core.contract import CONTRACT_FILE, Contract
+from gitops_ml.errors import GitopsMLError
 
 PANDAS_DTYPES = {"int": "Int64", "float": "float64", "bool": "boolean", "category": "string"}
+
+
+class DataError(GitopsMLError, ValueError):
+    """A dataset cannot be read under the contract; the message names the file and what to do."""
 
 
 def read_typed(path: str | Path, contract: Contract) -> pd.DataFrame:
     """Read a CSV with the contract's types (nullable integers, strings for categories).
 
-    For data already checked by `gitops-ml data-check`; unchecked data fails here with pandas' error.
+    For data already checked by `gitops-ml data-check`; other data fails with a `DataError`.
     """
     columns = contract.data.columns
-    frame = pd.read_csv(path, dtype={name: PANDAS_DTYPES[col.type] for name, col in columns.items()})
+    try:
+        frame = pd.read_csv(path, dtype={name: PANDAS_DTYPES[col.type] for name, col in columns.items()})
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; run `dvc pull` or the pipeline stage that writes it") from None
+    except (ValueError, TypeError, pd.errors.ParserError) as error:
+        raise DataError(f"{path}: cannot be read with the types declared in {CONTRACT_FILE} ({error}); "
+                        f"run `gitops-ml data-check --data {path}` to see which column and line") from None
     missing = [name for name in columns if name not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing} declared in the contract")
+        raise DataError(f"{path}: missing column(s) {missing} declared in data.columns of {CONTRACT_FILE}; "
+                        "add them to the data or remove them from the contract")
     return frame[list(columns)]
 
 

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gitops_ml.core.checks import CheckResult
+
 
 @dataclass(frozen=True)
 class ColumnDrift:
@@ -58,3 +60,22 @@ def decide_drift(column_scores: Mapping[str, float], threshold: float, max_drift
     drifted = sum(column.drifted for column in columns)
     share = drifted / len(columns)
     return DriftResult(drifted > 0 and share >= max_drifted_share, share, columns, threshold, max_drifted_share)
+
+
+def drift_check(drift: DriftResult, fail_on_drift: bool) -> CheckResult:
+    """The data check's verdict on drift: pass, or warn (fail when asked) naming the drifted columns."""
+    seen = f"{len(drift.drifted_columns)}/{len(drift.columns)} column(s) ({100 * drift.share:.0f}%)"
+    expected = f"< {100 * drift.max_drifted_share:.0f}% of columns with p < {drift.threshold:g}"
+    if not drift.drifted:
+        return CheckResult("drift", None, "pass", seen, expected, f"no dataset drift ({seen} drifted)")
+    return CheckResult(
+        "drift", None, "fail" if fail_on_drift else "warn", seen, expected,
+        f"dataset drift: {seen} drifted ({', '.join(drift.drifted_columns)}), at or over drift.max_drifted_share "
+        f"{drift.max_drifted_share:g}; see drift.html, and retrain on recent data if the change is real",
+    )
+
+
+def drift_skipped(reason: str) -> CheckResult:
+    """Drift could not be measured: a warning that says why and how to measure it."""
+    return CheckResult("drift", None, "warn", "skipped", "reference data",
+                       f"drift not measured: {reason}; pass --reference with a CSV to compare against, or --no-drift")

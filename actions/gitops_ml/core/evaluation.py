@@ -28,7 +28,6 @@ class Evaluation:
     slices: dict[str, dict[str, float]]
     latency_p95_ms: float | None
     predictions: Predictions = field(repr=False, compare=False)
-    groups: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,5 +76,4 @@ def evaluate(model, frame: pd.DataFrame, contract: Contract, latency_rows: int =
         slices=slices,
         latency_p95_ms=latency_p95_ms(model, matrix, latency_rows),
         predictions=Predictions(y_true, y_pred, y_score),
-        groups=groups,
     )

@@ -140,3 +140,20 @@ def decide(challenger: Scored, champion: Scored | None, contract: Contract, ci=N
         notes.append("No champion yet: this would be the first, so only floors, latency and fairness apply.")
     verdict = "promote" if all(rule.passed for rule in rules) else "reject"
     return Decision(verdict, primary, champion is None, tuple(rules), tuple(notes))
+
+
+def promotion_refusal(version: str, verdict: str | None, compared_with: str | None, champion: str | None) -> str | None:
+    """Why a version may not become the champion, or None when its comparison approves it.
+
+    `verdict` and `compared_with` are what its comparison recorded; `champion` is the version
+    serving now (None: no champion yet). A comparison against another champion is stale.
+    """
+    current = champion or "none"
+    if verdict is None:
+        return f"version {version} has never been compared; run `gitops-ml compare`"
+    if verdict != "promote":
+        return f"version {version}'s compare verdict is '{verdict}' (against champion {compared_with})"
+    if compared_with != current:
+        return (f"version {version} was compared with champion {compared_with}, but the champion is now {current}; "
+                "run `gitops-ml compare` again")
+    return None

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from gitops_ml.core.checks import CheckResult, overall
 from gitops_ml.core.contract import Contract
 from gitops_ml.core.policy import Decision, Scored
 
@@ -156,3 +157,68 @@ def model_card(contract: Contract, challenger: Side, decision: Decision | None, 
         lines += ["", "## Comparison", "", f"Verdict: {VERDICT[decision.verdict]} against {against}."]
         lines += [f"- failed {r.rule} {r.metric}: {r.detail}" for r in decision.failed]
     return "\n".join(lines) + "\n"
+
+
+# --- job summaries of the other verbs ------------------------------------------------------------
+
+
+def train_summary(result: dict) -> str:
+    table = "\n".join(f"| {name} | {value:.4f} |" for name, value in result["metrics"].items())
+    return (
+        f"### Trained {result['model_name']} version {result['version']}\n\n"
+        f"git `{result['git_sha']}` · data `{result['data_hash']}` · run `{result['run_id']}`\n\n"
+        f"| metric | held-out |\n| --- | --- |\n{table}\n"
+    )
+
+
+CHECK_EMOJI = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def data_check_markdown(results: list[CheckResult], data: str, drift: dict | None) -> str:
+    """The data check as a Markdown table, what to do about each problem, and the drift per column."""
+    status = overall(results)
+    counts = {name: sum(result.status == name for result in results) for name in CHECK_EMOJI}
+    lines = [
+        f"### {CHECK_EMOJI[status]} Data check: {status} — `{data}`",
+        "",
+        f"{counts['pass']} passed, {counts['warn']} warning(s), {counts['fail']} failed.",
+        "",
+        "| check | column | status | seen | expected |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        cells = [result.name, result.column or "", f"{CHECK_EMOJI[result.status]} {result.status}", result.seen,
+                 result.expected]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    problems = [result for result in results if result.status != "pass"]
+    if problems:
+        lines += ["", "**What to do**", ""] + [f"- {CHECK_EMOJI[r.status]} {r.message}" for r in problems]
+    if drift:
+        lines += ["", f"**Drift** against {drift['reference']} ({drift['method']}):", "",
+                  "| column | p-value | drifted |", "| --- | --- | --- |"]
+        lines += [f"| {_cell(c['column'])} | {c['score']} | {'yes' if c['drifted'] else 'no'} |"
+                  for c in drift["columns"]]
+    return "\n".join(lines) + "\n"
+
+
+def data_check_table(results: list[CheckResult]) -> str:
+    """The same checks as aligned plain text, for the terminal."""
+    rows = [("check", "column", "status", "seen", "expected")]
+    rows += [(r.name, r.column or "-", r.status.upper(), r.seen, r.expected) for r in results]
+    widths = [min(max(len(row[i]) for row in rows), 40) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]
+                     for row in rows)
+
+
+def promotion_summary(model: str, version: str, replaced: str | None, audit: dict[str, str | None]) -> str:
+    was = f" (was {replaced}, now previous-champion)" if replaced else " (first champion)"
+    return (f"### Promoted {model} version {version} to `champion`{was}\n\n"
+            + "\n".join(f"- {key}: `{value}`" for key, value in audit.items() if value is not None))
+
+
+def rollback_summary(model: str, version: str, was: str, by: str, reason: str) -> str:
+    return f"### Rolled back {model} to version {version} (was {was})\n\nby `{by}`: {reason}"

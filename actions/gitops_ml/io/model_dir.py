@@ -3,6 +3,10 @@
 The directory is a standard MLflow model (`MLmodel` + skops file), so `mlflow models serve` and
 `models:/` URIs work with it, and its `metadata.gitops_ml` block carries what serving and
 comparison need: task, target, the feature schema in contract order, and provenance.
+
+A model file is data, never code. Loading goes through skops with `TRUSTED_TYPES`, a constant
+allowlist kept here (and, identically, in the generated serving app): never the list of trusted
+types a model declares about itself in its MLmodel file, and never pickle or cloudpickle.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gitops_ml.core.contract import Contract
+from gitops_ml.errors import GitopsMLError
 
 MLFLOW_TYPES = {"int": "long", "float": "double", "category": "string", "bool": "boolean"}
 
@@ -54,11 +59,37 @@ def pip_requirements() -> list[str]:
     return [f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}", f"skops=={skops.__version__}"]
 
 
+# Types skops does not trust by default that scikit-learn pipelines need: the fitted trees of
+# random forests and gradient boosting, and numpy dtypes. A pipeline needing another type fails
+# at training with its name; adding it here is a reviewed change to gitops-ml, not to a model.
+TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
+class UnsafeModelError(GitopsMLError):
+    """A model file that could run code when loaded (pickle, or skops types outside the allowlist)."""
+
+
+def _refuse_unknown(types: list[str], where: str) -> None:
+    unknown = sorted(set(types) - set(TRUSTED_TYPES))
+    if unknown:
+        raise UnsafeModelError(
+            f"{where} uses type(s) {unknown} that gitops-ml does not load (allowed beyond skops's defaults: "
+            f"{list(TRUSTED_TYPES)}); a model file must not be able to run code. Use scikit-learn estimators, or "
+            "add a type you trust to TRUSTED_TYPES in gitops_ml/io/model_dir.py (and the serving app) in a "
+            "reviewed change to gitops-ml")
+
+
 def trusted_types(model) -> list[str]:
-    """Types skops does not trust by default but that this (freshly trained, our own) model uses."""
+    """The non-default types this freshly trained (our own) model needs; refused unless allowlisted."""
     import skops.io
 
-    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    types = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    _refuse_unknown(types, f"the trained {type(model).__name__}")
+    return types
 
 
 def model_metadata(model, contract: Contract, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -110,10 +141,23 @@ class LoadedModel:
 
 
 def load_model_dir(path: str | Path) -> LoadedModel:
-    import mlflow.sklearn
+    """Load an MLflow scikit-learn model directory safely: skops only, allowlisted types only."""
+    import skops.io
     import yaml
 
     path = Path(path)
-    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
-    model = mlflow.sklearn.load_model(str(path))
+    if not (path / "MLmodel").is_file():
+        raise UnsafeModelError(f"{path}: not an MLflow model directory (no MLmodel file)")
+    mlmodel = yaml.safe_load((path / "MLmodel").read_text()) or {}
+    flavor = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    if flavor.get("serialization_format") != "skops":
+        raise UnsafeModelError(
+            f"{path}: serialization format {flavor.get('serialization_format')!r} is refused: pickle and "
+            "cloudpickle run code when loaded. Log the model with `gitops-ml train` (skops format)")
+    file = (path / str(flavor.get("pickled_model", ""))).resolve()
+    if not file.is_file() or not file.is_relative_to(path.resolve()):
+        raise UnsafeModelError(f"{path}: the model file {flavor.get('pickled_model')!r} is not inside the folder")
+    types = skops.io.get_untrusted_types(file=file)
+    _refuse_unknown(types, f"the model in {path}")
+    model = skops.io.load(file, trusted=types)
     return LoadedModel(model=model, metadata=(mlmodel.get("metadata") or {}).get("gitops_ml", {}))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_ml.core.contract import Contract
+from gitops_ml.core.redact import redact
 from gitops_ml.errors import GitopsMLError
 
 CHAMPION = "champion"
@@ -22,6 +23,7 @@ class RegistryError(GitopsMLError):
 
 
 def tracking_uri(contract: Contract) -> str:
+    """MLFLOW_TRACKING_URI (set by `--tracking-uri` too), else the contract's registry.tracking_uri."""
     return os.environ.get("MLFLOW_TRACKING_URI") or contract.registry.tracking_uri
 
 
@@ -53,6 +55,7 @@ class Registry:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         self.uri = uri
+        self.shown_uri = redact(uri)  # for messages: never the credentials
         self.name = model_name
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
@@ -66,7 +69,7 @@ class Registry:
         try:
             return fn(*args, **kwargs)
         except MlflowException as error:
-            raise RegistryError(f"{what} failed at {self.uri}: {error.message}") from None
+            raise RegistryError(f"{what} failed at {self.shown_uri}: {redact(error.message)}") from None
 
     def get(self, version: str | int) -> Version:
         return _version(self._call(f"reading {self.name} version {version}", self.client.get_model_version,
@@ -81,7 +84,8 @@ class Registry:
         except MlflowException as error:
             if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
                 return None
-            raise RegistryError(f"looking up {self.name}@{alias} at {self.uri}: {error.message}") from None
+            raise RegistryError(
+                f"looking up {self.name}@{alias} at {self.shown_uri}: {redact(error.message)}") from None
 
     def versions(self) -> list[Version]:
         """Every version of the model, oldest first."""
@@ -116,7 +120,10 @@ class Registry:
         return Path(local)
 
     def load_sklearn(self, version: str):
-        import mlflow.sklearn
+        """The version's scikit-learn model, loaded safely (skops, allowlisted types; see io.model_dir)."""
+        import tempfile
 
-        return self._call(f"loading {self.name} version {version}", mlflow.sklearn.load_model,
-                          f"models:/{self.name}/{version}")
+        from gitops_ml.io.model_dir import load_model_dir
+
+        with tempfile.TemporaryDirectory(prefix="gitops-ml-model-") as tmp:
+            return load_model_dir(self.download(version, Path(tmp))).model
