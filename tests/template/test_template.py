@@ -43,6 +43,7 @@ COMMON_FILES = {
 }
 PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py", "fastpath.py"}
 KUBERNETES_FILES = {"deploy/kubernetes/deployment.yaml", "deploy/kubernetes/service.yaml", "deploy/kubernetes/hpa.yaml"}
+DOCKER_FILES = {"deploy/docker/haproxy.cfg"}
 UNRENDERED = re.compile(r"{{\s*cookiecutter\.|{%\s")
 
 
@@ -66,8 +67,7 @@ def test_bakes_with_the_exact_file_set(baked):
     project, answers = baked
     package = project.name.replace("-", "_")
     expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}
-    if answers["deploy_target"] == "kubernetes":
-        expected |= KUBERNETES_FILES
+    expected |= KUBERNETES_FILES if answers["deploy_target"] == "kubernetes" else DOCKER_FILES
     assert generated_files(project) == expected
 
 
