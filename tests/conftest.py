@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -154,3 +155,93 @@ def trained(classification, venv, mlflow_server) -> dict:
     """`make train` against the real MLflow server: dvc repro, then register a version."""
     run(["make", "train", f"VENV={venv}"], cwd=classification, env=project_env(venv, mlflow_server))
     return json.loads((classification / "reports" / "train.json").read_text())
+
+
+# --- shipping: a real OCI registry and the real reverse proxy -----------------------------------
+
+PROXY_CONFIG = ROOT / "{{cookiecutter.project}}" / "deploy" / "docker" / "haproxy.cfg"  # what generated repos ship
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def need(command: str) -> str:
+    found = shutil.which(command)
+    if not found:
+        pytest.fail(f"`{command}` is not installed; run `scripts/setup.sh --test` (or `make test`) first")
+    return found
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory) -> str:
+    """A real OCI registry (CNCF distribution, Debian's `docker-registry`) on 127.0.0.1; its host:port."""
+    root = tmp_path_factory.mktemp("oci-registry")
+    address = f"127.0.0.1:{free_port()}"
+    config = root / "config.yml"
+    config.write_text(json.dumps({"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
+                                  "storage": {"filesystem": {"rootdirectory": str(root / "data")},
+                                              "delete": {"enabled": True}}}))
+    with (root / "registry.log").open("w") as log:
+        process = subprocess.Popen([need("docker-registry"), "serve", str(config)], stdout=log, stderr=log)
+        try:
+            wait_for_http(f"http://{address}/v2/", timeout=30, process=process)
+            yield address
+        finally:
+            stop(process)
+
+
+class Proxy:
+    """A running HAProxy: `url` is the entry point clients use, `admin` its runtime API (contract form)."""
+
+    def __init__(self, process: subprocess.Popen, url: str, admin: str, log: Path):
+        self.process, self.url, self.admin, self.log = process, url, admin, log
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    """Start the real HAProxy binary with a config file (default: the one generated repos ship),
+    on free ports, admin API over TCP or a unix socket; all stopped at the end of the test."""
+    started: list[Proxy] = []
+
+    def start(config: Path = PROXY_CONFIG, admin: str = "tcp") -> Proxy:
+        port = free_port()
+        if admin == "unix":
+            socket_path = tmp_path / f"admin-{port}.sock"
+            admin_env, admin_url = str(socket_path), f"unix://{socket_path}"
+        else:
+            admin_port = free_port()
+            admin_env, admin_url = f"ipv4@127.0.0.1:{admin_port}", f"tcp://127.0.0.1:{admin_port}"
+        env = {**os.environ, "PROXY_BIND": f"127.0.0.1:{port}", "PROXY_ADMIN": admin_env}
+        log_path = tmp_path / f"haproxy-{port}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen([need("haproxy"), "-db", "-f", str(config)], env=env, stdout=log, stderr=log)
+        proxy = Proxy(process, f"http://127.0.0.1:{port}", admin_url, log_path)
+        started.append(proxy)
+        deadline = time.monotonic() + 10
+        while not _admin_answers(admin_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"haproxy did not start:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        return proxy
+
+    yield start
+    for proxy in started:
+        stop(proxy.process)
+
+
+def _admin_answers(admin: str) -> bool:
+    family, address = ((socket.AF_UNIX, admin.removeprefix("unix://")) if admin.startswith("unix://")
+                       else (socket.AF_INET, ("127.0.0.1", int(admin.rsplit(":", 1)[1]))))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            sock.connect(address)
+            sock.sendall(b"show info\n")
+            return bool(sock.recv(100))
+    except OSError:
+        return False

@@ -90,8 +90,7 @@ def drained(sessions: int, waited_s: float, timeout_s: float) -> bool:
 def container_name(model_name: str, environment: str, slot: str) -> str:
     """`<model>-<environment>-<slot>`, reduced to the characters Docker allows in a name."""
     raw = f"{model_name}-{environment}-{slot}"
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-.")
-    return name if name[:1].isalnum() else f"m{name}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-._")
 
 
 def container_labels(model_name: str, environment: str, slot: str, version: str, image: str) -> dict[str, str]:
