@@ -43,6 +43,20 @@ def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | N
     raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
 
 
+def wait_for_port(address: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Wait until host:port accepts connections (for servers whose every URL needs credentials)."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {address} (process exit code {process.poll()})") from None
+            time.sleep(0.1)
+
+
 def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project from the template (hooks included) and return its folder."""
     from cookiecutter.main import cookiecutter
