@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from gitops_ml.core.deploy import DeployFailed, DeployResult, Running, Slot, container_labels, container_name, \
-    drained, plan, running_from_labels, selector, summary_markdown
+from gitops_ml.core.deploy import (
+    DeployFailed,
+    DeployResult,
+    Running,
+    Slot,
+    container_labels,
+    container_name,
+    drained,
+    plan,
+    running_from_labels,
+    selector,
+    summary_markdown,
+)
 
 SLOTS = ("blue", "green")
 

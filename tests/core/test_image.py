@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from gitops_ml.core.image import ImageRef, ImageReferenceError, check_repository, labels, parse_ref, public_url, \
-    registry_host, tags_for
+from gitops_ml.core.image import (
+    ImageRef,
+    ImageReferenceError,
+    check_repository,
+    labels,
+    parse_ref,
+    public_url,
+    registry_host,
+    tags_for,
+)
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

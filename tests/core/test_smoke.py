@@ -7,8 +7,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from gitops_ml.core.smoke import REL_TOL, Answer, Golden, GoldenError, Observed, json_rows, mismatches, pick_rows, \
-    problems
+from gitops_ml.core.smoke import (
+    REL_TOL,
+    Answer,
+    Golden,
+    GoldenError,
+    Observed,
+    json_rows,
+    mismatches,
+    pick_rows,
+    problems,
+)
 
 DIGEST = "sha256:" + "c" * 64
 ROWS = [{"age": 40, "plan": "basic"}, {"age": 51, "plan": None}]
@@ -48,7 +57,8 @@ def test_a_different_label_is_a_mismatch_even_when_probabilities_agree():
     assert found and "predictions[0]: expected 0, got 1" in found[0]
 
 
-@pytest.mark.parametrize(("key", "value"), [("name", "other"), ("version", "4"), ("image_digest", "sha256:" + "d" * 64)])
+@pytest.mark.parametrize(("key", "value"),
+                         [("name", "other"), ("version", "4"), ("image_digest", "sha256:" + "d" * 64)])
 def test_metadata_must_name_the_expected_model_version_and_digest(key, value):
     meta = {"name": "churn", "version": "3", "image_digest": DIGEST, key: value}
     found = problems(observed(metadata=Answer(200, meta)), golden(), DIGEST)

@@ -1,7 +1,9 @@
 """`gitops-ml rollback`: put the previous champion back, recording who did it and why.
 
-The two aliases swap, so the rolled-back version stays one command away should the rollback
-itself turn out to be the mistake.
+With `--environment`, the previous champion's image (by the digest recorded on it) is redeployed
+there and smoke-tested first; the aliases move only when it serves. The two aliases swap, so the
+rolled-back version stays one command away should the rollback itself turn out to be the mistake.
+A rollback is reported as a failed deployment of the version rolled back from, never a success.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.commands import options, resolve
+from gitops_ml.commands import deploy, options, resolve
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.io import gha
 from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry
@@ -21,7 +23,8 @@ class NothingToRollBack(GitopsMLError):
     """There is no previous champion to go back to."""
 
 
-def run(contract, reason: str, by: str | None = None) -> dict:
+def run(contract, reason: str, by: str | None = None, environment: str | None = None,
+        root: Path | None = None) -> dict:
     registry = Registry.for_contract(contract)
     previous = registry.by_alias(PREVIOUS)
     current = registry.by_alias(CHAMPION)
@@ -31,6 +34,13 @@ def run(contract, reason: str, by: str | None = None) -> dict:
             f"{current.version if current else 'none'}). Promote a known-good version with "
             "`gitops-ml promote --version N --force --reason ...` instead."
         )
+    if environment is not None:
+        result = deploy.redeploy(contract, previous.version, environment, root or Path("."))
+        deploy.report(result, (root or Path(".")) / "reports")
+        if not result.ok:
+            print(f"not rolling back {registry.name}: redeploying version {previous.version} to {environment} "
+                  f"failed; no alias was moved")
+            return {"version": None, "rolled_back_version": None, "deploy": result.to_dict()}
     now, by = datetime.now(UTC).isoformat(timespec="seconds"), by or resolve.actor()
     registry.set_tags(previous.version, {"audit.rollback_at": now, "audit.rollback_by": by,
                                          "audit.rollback_reason": reason,
@@ -55,7 +65,9 @@ def run(contract, reason: str, by: str | None = None) -> dict:
 @options.contract_option
 @click.option("--reason", envvar="GITOPS_ML_REASON", required=True, help="why (recorded on both versions)")
 @click.option("--by", envvar="GITOPS_ML_BY", default=None, help="who [default: GITHUB_ACTOR or the local user]")
-def cli(contract_path: Path, reason: str, by: str | None) -> None:
-    """Move the champion alias back to the previous champion (the two aliases swap)."""
-    contract, _ = options.load(contract_path)
-    run(contract, reason, by)
+@click.option("--environment", envvar="GITOPS_ML_ENVIRONMENT", default=None,
+              help="redeploy the previous champion's image there first [default: move the aliases only]")
+def cli(contract_path: Path, reason: str, by: str | None, environment: str | None) -> int:
+    """Put the previous champion back: redeploy its image (with --environment), then swap the aliases."""
+    contract, root = options.load(contract_path)
+    return 0 if run(contract, reason, by, environment, root)["version"] else 1
