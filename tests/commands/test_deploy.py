@@ -137,7 +137,7 @@ def test_deploys_behind_the_proxy_then_replaces_the_old_version(ship, haproxy, c
     assert slots["blue"].admin == "maint" and slots["green"].serving
     assert ship.registry.get("2").tags[f"deploy.{env}.status"] == "success"
     assert ship.aliases()[0] == "1"  # deploying never moves an alias; promote does, after this
-    assert "smoke test passed: 20 golden rows" in capsys.readouterr().out
+    assert "smoke test passed: 50 golden rows predicted as version 2 does offline" in capsys.readouterr().out
 
 
 def test_an_image_absent_from_the_engine_is_pulled_by_digest(ship, haproxy, capsys):

@@ -13,7 +13,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import ROOT, bake
+from tests.conftest import ROOT, bake, need
 
 COMBINATIONS = [
     pytest.param({"task": "classification", "deploy_target": "docker"}, id="classification-docker"),
@@ -168,3 +168,17 @@ def test_invalid_answers_fail_in_the_pre_gen_hook(tmp_path, capfd, answers, mess
 def test_invalid_choice_is_refused_by_cookiecutter(tmp_path):
     with pytest.raises(ValueError):
         cookiecutter(str(ROOT), no_input=True, output_dir=str(tmp_path), extra_context={"task": "clustering"})
+
+
+def test_the_docker_target_ships_a_proxy_config_haproxy_accepts(baked):
+    project, answers = baked
+    if answers["deploy_target"] != "docker":
+        assert not (project / "deploy" / "docker").exists()
+        return
+    check = subprocess.run([need("haproxy"), "-c", "-f", str(project / "deploy/docker/haproxy.cfg")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    from gitops_ml.core.contract import load_contract
+
+    contract = load_contract(project / "gitops-ml.yaml")
+    assert {"staging", "production"} <= set(contract.deploy.environments)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from gitops_ml.commands.build_image import registry_login
 from gitops_ml.core import deploy as core
 from gitops_ml.core.contract import Contract
 from gitops_ml.core.image import ImageRef
@@ -86,6 +87,7 @@ class Rollout:
         self.echo(f"proxy backend {self.backend}: live slot {live or 'none (first deploy)'}; deploying into "
                   f"{self.plan.slot}")
         with self.step("pull"):
+            registry_login(self.engine, self.ref.repository)
             _, pulled = self.engine.ensure(str(self.ref))
             self.echo(f"{'pulled' if pulled else 'found'} {self.ref}")
         slot = self.plan.slot
