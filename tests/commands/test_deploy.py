@@ -156,7 +156,7 @@ def test_containers_on_a_user_defined_network_are_reached_at_their_address_there
         container = docker_client.containers.get(f"{SHIP_MODEL}-prod-net-blue")
         address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         assert HAProxy(proxy.admin).slot("model", "blue").address == f"{address}:8000"
-        assert not container.attrs["NetworkSettings"]["Ports"]  # nothing published on the host
+        assert not any(container.attrs["NetworkSettings"]["Ports"].values())  # nothing published on the host
         assert serving(proxy.url)["version"] == "1"
     finally:
         for found in docker_client.containers.list(all=True, filters={"network": network.name}):
