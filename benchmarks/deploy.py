@@ -144,6 +144,18 @@ def under_load(url: str, body: bytes, connections: int, action, settle_s: float 
     return outcome
 
 
+def step_at(moment: float | None, started_at: float, steps: dict[str, float]) -> str:
+    """Which deploy step was running at `moment` (seconds since the epoch)."""
+    if moment is None:
+        return "-"
+    end = started_at
+    for step, seconds in steps.items():
+        end += seconds
+        if moment < end:
+            return step if moment >= started_at else "before the deploy"
+    return "after the deploy"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deploys", type=int, default=3)
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = under_load(url, body, args.connections, lambda v=version, out=done: out.update(deploy(v)))
             steps = done["timings_s"]
             runs.append({"run": f"deploy v{version}", **figures, "deploy_s": round(sum(steps.values()), 2),
-                         "steps_s": steps})
+                         "steps_s": steps, "gap_during": step_at(figures["max_gap_at"], done["started_at"], steps)})
     finally:
         for found in client.containers.list(all=True, filters={"label": f"io.github.gitops-ml.model={PROJECT}"}):
             found.remove(force=True)
@@ -226,11 +238,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{platform.node()}: {os.cpu_count()} CPUs, {args.connections} connections, one-row /predict "
           "through HAProxy; raw latencies in ms\n")
-    print("| run | requests | failed | req/s | p50 | p99 | max | longest gap | deploy s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | requests | failed | req/s | p50 | p99 | max | longest gap | gap during | deploy s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for run in runs:
         print(f"| {run['run']} | {run['requests']:,} | {run['errors']} | {run['rps']:,.0f} | {run['p50_ms']:.1f} | "
-              f"{run['p99_ms']:.1f} | {run['max_ms']:.0f} | {run['max_gap_ms']:.0f} | {run.get('deploy_s', '')} |")
+              f"{run['p99_ms']:.1f} | {run['max_ms']:.0f} | {run['max_gap_ms']:.0f} | {run.get('gap_during', '')} | "
+              f"{run.get('deploy_s', '')} |")
     for run in runs[1:]:
         print(f"{run['run']}: " + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in run["steps_s"].items()))
     failed = sum(run["errors"] for run in runs)

@@ -77,11 +77,13 @@ async def run(url: str, body: bytes | None, connections: int, seconds: float, ma
     latencies: list[float] = []
     counters = {"errors": 0, "first_error": None, "completions": []}
     budget = [max_requests]
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     deadline = started + seconds
     await asyncio.gather(*(connection(host, port, request, deadline, budget, latencies, counters, stop)
                            for _ in range(connections)))
     elapsed = time.perf_counter() - started
+    done = np.sort(counters["completions"])
+    gaps = np.diff(done)
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {
         "requests": len(latencies),
@@ -92,8 +94,9 @@ async def run(url: str, body: bytes | None, connections: int, seconds: float, ma
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
         "p99_ms": round(float(np.percentile(ms, 99)), 3),
         "max_ms": round(float(ms.max()), 3),
-        # the longest time no response completed on any connection: the pause clients saw
-        "max_gap_ms": round(float(np.diff(np.sort(counters["completions"])).max(initial=0) * 1000), 3),
+        # the longest time no response completed on any connection (the pause clients saw), and when it began
+        "max_gap_ms": round(float(gaps.max(initial=0) * 1000), 3),
+        "max_gap_at": round(started_wall + float(done[gaps.argmax()] - started), 3) if len(gaps) else None,
     }
 
 

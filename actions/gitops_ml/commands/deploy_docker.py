@@ -68,6 +68,7 @@ class Rollout:
             self.result.timings_s[name] = round(time.monotonic() - started, 3)
 
     def run(self) -> core.DeployResult:
+        self.result.started_at = round(time.time(), 3)
         try:
             self._deploy()
         except core.DeployFailed as failure:

@@ -124,7 +124,8 @@ class DeployResult:
     replaced: list[str] = field(default_factory=list)  # containers retired (or kept, on failure)
     log_tail: str | None = None  # the new container's last log lines, on failure
     undo: list[str] = field(default_factory=list)  # what was undone after a failure
-    timings_s: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)  # per step, in the order they ran
+    started_at: float | None = None  # seconds since the epoch
 
     @property
     def ok(self) -> bool:
