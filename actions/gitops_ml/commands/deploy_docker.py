@@ -139,8 +139,8 @@ class Rollout:
     def _switch(self, host: str, port: int) -> None:
         slot, live, backend = self.plan.slot, self.plan.live, self.backend
         self.proxy.point(backend, slot, host, port)
+        self.enabled = slot  # before the command: if its answer is lost, the undo still covers it
         self.proxy.set_state(backend, slot, "ready")
-        self.enabled = slot
         deadline = time.monotonic() + SLOT_UP_S
         while not (state := self.proxy.slot(backend, slot)).serving:
             if time.monotonic() > deadline:
@@ -150,8 +150,8 @@ class Rollout:
         self.echo(f"proxy: {backend}/{slot} -> {host}:{port} is serving")
         if live is None:
             return
-        self.proxy.set_state(backend, live, "drain")
         self.disabled = live
+        self.proxy.set_state(backend, live, "drain")
         started = time.monotonic()
         while not core.drained(sessions := self.proxy.slot(backend, live).sessions, time.monotonic() - started,
                           self.settings.drain_timeout_s):
