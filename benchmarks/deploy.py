@@ -13,7 +13,8 @@ All real and all on this machine:
    keep-alive connections sending one-row /predict requests through the proxy, from one second
    before the deploy starts until one second after it ends;
 5. prints, per run: requests served, failed, requests/s, raw p50/p99/max latency, the longest gap
-   between two completed responses (the pause clients saw), and the deploy's step timings.
+   between two completed responses (the pause clients saw) and the deploy step it fell in, the
+   longest gap from the switch to the old container's removal, and the deploy's step timings.
 
 `gitops-ml deploy` runs as its own process (as in CI); the load generator runs in this one.
 Needs a Docker engine, `docker-registry` and `haproxy` (scripts/setup.sh --test).
@@ -125,12 +126,14 @@ def configure(project: Path, registry: str, proxy_url: str, admin: str) -> None:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
-def under_load(url: str, body: bytes, connections: int, action, settle_s: float = 1.0) -> dict:
+def under_load(url: str, body: bytes, connections: int, action, settle_s: float = 1.0,
+               completions: list[float] | None = None) -> dict:
     """Load `url` from `settle_s` before `action()` until `settle_s` after it; the load's figures."""
     stop, outcome = threading.Event(), {}
 
     def run() -> None:
-        outcome.update(asyncio.run(loadgen.run(url, body, connections, seconds=3600, max_requests=10**9, stop=stop)))
+        outcome.update(asyncio.run(loadgen.run(url, body, connections, seconds=3600, max_requests=10**9, stop=stop,
+                                               completions=completions)))
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -142,6 +145,24 @@ def under_load(url: str, body: bytes, connections: int, action, settle_s: float 
         stop.set()
         thread.join()
     return outcome
+
+
+def longest_gap_ms(completions: list[float], start: float, end: float) -> float:
+    """The longest time between completed responses within [start, end] (epoch seconds), edges included."""
+    inside = sorted(t for t in completions if start <= t <= end)
+    points = [start, *inside, end]
+    return round(max(b - a for a, b in zip(points[:-1], points[1:], strict=True)) * 1000, 1)
+
+
+def window(started_at: float, steps: dict[str, float], first: str, last: str) -> tuple[float, float]:
+    """Epoch seconds from the start of step `first` to the end of step `last`."""
+    start = started_at
+    for step, seconds in steps.items():
+        if step == first:
+            break
+        start += seconds
+    end = started_at + sum(list(steps.values())[: list(steps).index(last) + 1])
+    return start, end
 
 
 def step_at(moment: float | None, started_at: float, steps: dict[str, float]) -> str:
@@ -222,10 +243,13 @@ def main(argv: list[str] | None = None) -> int:
             version = "2" if i % 2 == 0 else "1"
             log(f"deploy {i + 1}/{args.deploys}: version {version} under load")
             done: dict = {}
-            figures = under_load(url, body, args.connections, lambda v=version, out=done: out.update(deploy(v)))
-            steps = done["timings_s"]
+            completions: list[float] = []
+            figures = under_load(url, body, args.connections, lambda v=version, out=done: out.update(deploy(v)),
+                                 completions=completions)
+            steps, started_at = done["timings_s"], done["started_at"]
             runs.append({"run": f"deploy v{version}", **figures, "deploy_s": round(sum(steps.values()), 2),
-                         "steps_s": steps, "gap_during": step_at(figures["max_gap_at"], done["started_at"], steps)})
+                         "steps_s": steps, "gap_during": step_at(figures["max_gap_at"], started_at, steps),
+                         "switch_gap_ms": longest_gap_ms(completions, *window(started_at, steps, "switch", "retire"))})
     finally:
         for found in client.containers.list(all=True, filters={"label": f"io.github.gitops-ml.model={PROJECT}"}):
             found.remove(force=True)
@@ -238,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{platform.node()}: {os.cpu_count()} CPUs, {args.connections} connections, one-row /predict "
           "through HAProxy; raw latencies in ms\n")
-    print("| run | requests | failed | req/s | p50 | p99 | max | longest gap | gap during | deploy s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    print("| run | requests | failed | req/s | p50 | p99 | max | longest gap | gap during | longest gap in "
+          "switch..retire | deploy s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for run in runs:
         print(f"| {run['run']} | {run['requests']:,} | {run['errors']} | {run['rps']:,.0f} | {run['p50_ms']:.1f} | "
               f"{run['p99_ms']:.1f} | {run['max_ms']:.0f} | {run['max_gap_ms']:.0f} | {run.get('gap_during', '')} | "
-              f"{run.get('deploy_s', '')} |")
+              f"{run.get('switch_gap_ms', '')} | {run.get('deploy_s', '')} |")
     for run in runs[1:]:
         print(f"{run['run']}: " + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in run["steps_s"].items()))
     failed = sum(run["errors"] for run in runs)

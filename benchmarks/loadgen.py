@@ -71,8 +71,9 @@ async def connection(host, port, request, deadline, budget, latencies, counters,
 
 
 async def run(url: str, body: bytes | None, connections: int, seconds: float, max_requests: int,
-              stop: threading.Event | None = None) -> dict:
-    """Load `url` until `seconds` pass, `max_requests` are sent or `stop` is set (from another thread)."""
+              stop: threading.Event | None = None, completions: list[float] | None = None) -> dict:
+    """Load `url` until `seconds` pass, `max_requests` are sent or `stop` is set (from another thread);
+    `completions`, when given, receives every response's completion time (seconds since the epoch)."""
     host, port, request = build_request(url, body)
     latencies: list[float] = []
     counters = {"errors": 0, "first_error": None, "completions": []}
@@ -84,6 +85,8 @@ async def run(url: str, body: bytes | None, connections: int, seconds: float, ma
     elapsed = time.perf_counter() - started
     done = np.sort(counters["completions"])
     gaps = np.diff(done)
+    if completions is not None:
+        completions.extend((started_wall + done - started).tolist())
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {
         "requests": len(latencies),
