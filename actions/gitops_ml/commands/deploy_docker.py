@@ -71,7 +71,9 @@ class Rollout:
         self.result.started_at = round(time.time(), 3)
         try:
             self._deploy()
-        except core.DeployFailed as failure:
+        except Exception as error:  # noqa: BLE001 - whatever broke, what was done is undone before reporting
+            failure = error if isinstance(error, core.DeployFailed) else core.DeployFailed(
+                self.result.step or "deploy", f"unexpected {type(error).__name__}: {error}")
             self.result.step, self.result.reason = failure.step, core.short_reason(failure.reason)
             self._undo()
             return self.result
@@ -188,14 +190,17 @@ class Rollout:
             actions.append((f"put {backend}/{self.enabled} back in maintenance",
                             lambda: self.proxy.set_state(backend, self.enabled, "maint")))
         if self.new_id:
-            self.result.log_tail = self.engine.logs(self.new_id, LOG_LINES)
+            try:
+                self.result.log_tail = self.engine.logs(self.new_id, LOG_LINES)
+            except Exception as error:  # noqa: BLE001 - the logs are a courtesy; the undo must go on
+                self.result.log_tail = f"(could not read its logs: {error})"
             actions.append((f"removed the new container {self.result.container}",
                             lambda: self.engine.remove(self.new_id)))
         for done, action in actions:
             try:
                 action()
                 undo.append(done)
-            except GitopsMLError as error:
+            except Exception as error:  # noqa: BLE001 - keep undoing the rest; say what could not be undone
                 undo.append(f"could not undo ({done}): {error}")
 
     def _retire(self) -> None:
@@ -205,8 +210,8 @@ class Rollout:
                     self.engine.retire(old.id, self.settings.stop_timeout_s)
                     self.result.replaced.append(old.name)
                     self.echo(f"retired {old.name} (version {old.version})")
-                except GitopsMLError as error:
-                    self.echo(f"warning: could not retire {old.name}: {error}")
+                except Exception as error:  # noqa: BLE001 - the new version serves; an old container is left
+                    self.echo(f"warning: could not retire {old.name}: {error}; remove it by hand")
         self.result.step = None
 
 
