@@ -239,6 +239,28 @@ def test_a_proxy_api_that_goes_away_at_the_switch_leaves_the_old_version_serving
     assert ship.registry.get("2").tags[f"deploy.{env}.status"] == "failure"
 
 
+class EngineBreaksAfterStart(Engine):
+    """The real engine, with a bug that surfaces once the new container runs (not a DockerError)."""
+
+    def upstream(self, container_id, spec):
+        raise RuntimeError("the engine answered something nobody expected")
+
+
+def test_an_unexpected_error_is_undone_and_reported_not_raised(ship, haproxy, docker_client):
+    proxy = haproxy()
+    env = ship.environment("prod-bug", proxy)
+    assert ship.deploy(env, "1") == 0
+
+    contract = load_contract(ship.contract_path)
+    backend = partial(deploy_docker, engine=EngineBreaksAfterStart(docker_client))
+    result = redeploy(contract, "2", env, ship.project, golden=ship.project / "build/golden-2.json", backend=backend)
+
+    assert (result.status, result.step) == ("failure", "ready")
+    assert result.reason == "unexpected RuntimeError: the engine answered something nobody expected"
+    assert result.undo == [f"removed the new container {SHIP_MODEL}-{env}-green"]
+    assert_old_version_still_serves(ship, env, proxy)
+
+
 def test_a_proxy_api_that_refuses_from_the_start_starts_nothing(ship, haproxy):
     proxy = haproxy()
     env = ship.environment("prod-refused", proxy)
