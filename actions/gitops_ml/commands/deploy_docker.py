@@ -2,10 +2,12 @@
 
     inspect  the proxy says which slot is live; the engine lists this environment's containers
     pull     the image by digest (when the engine does not have it yet)
-    start    the new container in the idle slot, IMAGE_DIGEST in its environment
+    start    the new container in the idle slot, IMAGE_DIGEST in its environment (no restart
+             policy until it passes: a crash while tested stays a crash, with its exit code)
     ready    poll its /ready until 200 (bounded by deploy.smoke_timeout_s; stops early if it exits)
     smoke    /health, /ready, /metadata (model, version, digest), /predict on the golden rows
-    switch   point the idle slot at it, enable it, drain the live slot until no request is in
+    switch   restart policy unless-stopped; point the idle slot at it, enable it, drain the live
+             slot until no request is in
              flight (bounded by deploy.drain_timeout_s), then put the live slot in maintenance
     verify   the environment URL now answers with the new digest
     retire   SIGTERM the old container (it finishes what it serves), then remove it
@@ -140,6 +142,7 @@ class Rollout:
 
     def _switch(self, host: str, port: int) -> None:
         slot, live, backend = self.plan.slot, self.plan.live, self.backend
+        self.engine.keep_running(self.new_id)  # accepted: from now on a crash or an engine restart restarts it
         self.proxy.point(backend, slot, host, port)
         self.enabled = slot  # before the command: if its answer is lost, the undo still covers it
         self.proxy.set_state(backend, slot, "ready")

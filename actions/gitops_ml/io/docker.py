@@ -142,7 +142,10 @@ class Engine:
     # --- containers ---------------------------------------------------------------------------
 
     def start(self, spec: ContainerSpec) -> str:
-        """Start a hardened container (read-only root, /tmp in memory, no capabilities); its ID."""
+        """Start a hardened container (read-only root, /tmp in memory, no capabilities); its ID.
+
+        No restart policy yet: a container that exits while it is tested must stay exited, with its
+        exit code, rather than restart. `keep_running` sets one once it is accepted."""
         from docker.errors import APIError
 
         try:
@@ -150,12 +153,21 @@ class Engine:
                 spec.image, name=spec.name, detach=True, environment=spec.environment, labels=spec.labels,
                 network=spec.network,
                 ports=None if spec.network else {f"{spec.port}/tcp": (spec.publish_host, None)},
-                restart_policy={"Name": "unless-stopped"}, read_only=True, tmpfs={"/tmp": "rw,size=64m"},
+                read_only=True, tmpfs={"/tmp": "rw,size=64m"},
                 cap_drop=["ALL"], security_opt=["no-new-privileges"],
             )
         except APIError as error:
             raise DockerError(f"starting container {spec.name} from {spec.image} failed: {_apierror(error)}") from None
         return container.id
+
+    def keep_running(self, container_id: str) -> None:
+        """Restart the container after a crash or an engine restart, unless it is stopped on purpose."""
+        from docker.errors import APIError
+
+        try:
+            self._get(container_id).update(restart_policy={"Name": "unless-stopped"})
+        except APIError as error:
+            raise DockerError(f"setting the restart policy of {container_id[:12]} failed: {_apierror(error)}") from None
 
     def _get(self, container_id: str):
         return self.client.containers.get(container_id)
@@ -170,12 +182,11 @@ class Engine:
         return (spec.publish_host, int(bindings[0]["HostPort"])) if bindings else None
 
     def crashed(self, container_id: str) -> str | None:
-        """Why the container is not running (exited, or restarted after a crash), or None while it runs."""
+        """Why the container is not running (it exited), or None while it runs."""
         container = self._get(container_id)
-        state, restarts = container.attrs["State"], container.attrs.get("RestartCount", 0)
-        if state.get("Status") in ("exited", "dead", "restarting") or restarts:
-            return (f"container {container.name} {state.get('Status')} with exit code {state.get('ExitCode')}"
-                    + (f" after {restarts} restart(s)" if restarts else ""))
+        state = container.attrs["State"]
+        if state.get("Status") in ("exited", "dead"):
+            return f"container {container.name} {state['Status']} with exit code {state.get('ExitCode')}"
         return None
 
     def logs(self, container_id: str, lines: int = 40) -> str:
