@@ -1,7 +1,7 @@
 # gitops-ml: the template repository's own tasks. `make demo` and `make test` are all a new
 # machine needs; both install what is missing first (scripts/setup.sh).
 
-.PHONY: help setup demo test lint lock sample-data bench load-test fuzz
+.PHONY: help setup demo test lint lock sample-data bench bench-deploy load-test fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,10 @@ sample-data:  ## regenerate the bundled sample datasets
 
 bench: setup  ## serving benchmark: our app vs mlflow models serve (prints the table in docs/serving.md)
 	.venv/bin/python benchmarks/serve.py $(BENCH_ARGS)
+
+bench-deploy:  ## deploys under load through HAProxy: requests served, failed, longest pause (docs/shipping.md)
+	scripts/setup.sh --test
+	.venv/bin/python benchmarks/deploy.py $(BENCH_ARGS)
 
 load-test: setup  ## the long load test: 64 connections for 30 s, zero errors, flat memory
 	GITOPS_ML_LOAD_SECONDS=30 .venv/bin/pytest tests/template/test_serving_reliability.py -k connections

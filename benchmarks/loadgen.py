@@ -3,9 +3,10 @@
     python benchmarks/loadgen.py --url http://127.0.0.1:8000/predict --body body.json \
         --connections 32 --seconds 10 [--max-requests 100000]
 
-Prints one JSON object: requests, errors (non-2xx or broken connections), requests/s and raw
-per-request latency percentiles in ms. Raw means measured from sending a request to reading its
-whole response, with no correction for coordinated omission (wrk applies one, which inflates p99).
+Prints one JSON object: requests, errors (non-2xx or broken connections), requests/s, raw
+per-request latency percentiles in ms, and the longest gap between two completed responses.
+Raw means measured from sending a request to reading its whole response, with no correction for
+coordinated omission (wrk applies one, which inflates p99).
 Bounded in time and count; only for servers on this machine.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,14 +38,14 @@ def build_request(url: str, body: bytes | None) -> tuple[str, int, bytes]:
     return host, port, head.encode() + body
 
 
-async def connection(host, port, request, deadline, budget, latencies, counters):
+async def connection(host, port, request, deadline, budget, latencies, counters, stop):
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except OSError:
         counters["errors"] += 1
         return
     try:
-        while time.perf_counter() < deadline and budget[0] > 0:
+        while time.perf_counter() < deadline and budget[0] > 0 and not (stop and stop.is_set()):
             budget[0] -= 1
             start = time.perf_counter()
             writer.write(request)
@@ -54,7 +56,9 @@ async def connection(host, port, request, deadline, budget, latencies, counters)
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             body = await reader.readexactly(length) if length else b""
-            latencies.append(time.perf_counter() - start)
+            done = time.perf_counter()
+            latencies.append(done - start)
+            counters["completions"].append(done)
             if not 200 <= status < 300:
                 counters["errors"] += 1
                 if counters["first_error"] is None:
@@ -66,16 +70,23 @@ async def connection(host, port, request, deadline, budget, latencies, counters)
         writer.close()
 
 
-async def run(url: str, body: bytes | None, connections: int, seconds: float, max_requests: int) -> dict:
+async def run(url: str, body: bytes | None, connections: int, seconds: float, max_requests: int,
+              stop: threading.Event | None = None, completions: list[float] | None = None) -> dict:
+    """Load `url` until `seconds` pass, `max_requests` are sent or `stop` is set (from another thread);
+    `completions`, when given, receives every response's completion time (seconds since the epoch)."""
     host, port, request = build_request(url, body)
     latencies: list[float] = []
-    counters = {"errors": 0, "first_error": None}
+    counters = {"errors": 0, "first_error": None, "completions": []}
     budget = [max_requests]
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     deadline = started + seconds
-    await asyncio.gather(*(connection(host, port, request, deadline, budget, latencies, counters)
+    await asyncio.gather(*(connection(host, port, request, deadline, budget, latencies, counters, stop)
                            for _ in range(connections)))
     elapsed = time.perf_counter() - started
+    done = np.sort(counters["completions"])
+    gaps = np.diff(done)
+    if completions is not None:
+        completions.extend((started_wall + done - started).tolist())
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {
         "requests": len(latencies),
@@ -86,6 +97,9 @@ async def run(url: str, body: bytes | None, connections: int, seconds: float, ma
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
         "p99_ms": round(float(np.percentile(ms, 99)), 3),
         "max_ms": round(float(ms.max()), 3),
+        # the longest time no response completed on any connection (the pause clients saw), and when it began
+        "max_gap_ms": round(float(gaps.max(initial=0) * 1000), 3),
+        "max_gap_at": round(started_wall + float(done[gaps.argmax()] - started), 3) if len(gaps) else None,
     }
 
 

@@ -28,10 +28,12 @@ def select_sample_data(root: Path, task: str) -> Path:
 
 
 def drop_unused_deploy_files(root: Path, target: str) -> None:
-    if target != "kubernetes":
-        shutil.rmtree(root / "deploy" / "kubernetes", ignore_errors=True)
-        if (root / "deploy").is_dir() and not any((root / "deploy").iterdir()):
-            (root / "deploy").rmdir()
+    """Keep only the deploy target's folder: deploy/docker (the proxy) or deploy/kubernetes."""
+    for other in ("docker", "kubernetes"):
+        if other != target:
+            shutil.rmtree(root / "deploy" / other, ignore_errors=True)
+    if (root / "deploy").is_dir() and not any((root / "deploy").iterdir()):
+        (root / "deploy").rmdir()
 
 
 def dvc_command() -> list:

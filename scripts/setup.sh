@@ -13,7 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 # command -> Debian package providing it; a command already present (e.g. Docker CE on GitHub's
 # runners) is left alone rather than replaced.
 commands=(git:git make:make)
-$want_test && commands+=(dockerd:docker.io docker-registry:docker-registry debootstrap:debootstrap)
+$want_test && commands+=(dockerd:docker.io docker-registry:docker-registry debootstrap:debootstrap haproxy:haproxy)
 missing=()
 for entry in "${commands[@]}"; do
   command -v "${entry%%:*}" >/dev/null || missing+=("${entry#*:}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +44,31 @@ def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | N
     raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
 
 
+def wait_for_port(address: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Wait until host:port accepts connections (for servers whose every URL needs credentials)."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {address} (process exit code {process.poll()})") from None
+            time.sleep(0.1)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started with start_new_session=True, and every process it started."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project from the template (hooks included) and return its folder."""
     from cookiecutter.main import cookiecutter
@@ -67,18 +94,15 @@ def mlflow_server(tmp_path_factory):
         [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=mlflow_server_env(),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: all of it stops at the end
+        env=mlflow_server_env(),
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/health", timeout=180, process=process)
+        wait_for_http(f"{url}/health", timeout=180, process=process)  # a busy 2-core machine can take minutes
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_group(process)
         log.close()
 
 
@@ -159,3 +183,174 @@ def trained(classification, venv, mlflow_server) -> dict:
     """`make train` against the real MLflow server: dvc repro, then register a version."""
     run(["make", "train", f"VENV={venv}"], cwd=classification, env=project_env(venv, mlflow_server))
     return json.loads((classification / "reports" / "train.json").read_text())
+
+
+# --- shipping: a real OCI registry and the real reverse proxy -----------------------------------
+
+PROXY_CONFIG = ROOT / "{{cookiecutter.project}}" / "deploy" / "docker" / "haproxy.cfg"  # what generated repos ship
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def need(command: str) -> str:
+    found = shutil.which(command)
+    if not found:
+        pytest.fail(f"`{command}` is not installed; run `scripts/setup.sh --test` (or `make test`) first")
+    return found
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory) -> str:
+    """A real OCI registry (CNCF distribution, Debian's `docker-registry`) on 127.0.0.1; its host:port."""
+    root = tmp_path_factory.mktemp("oci-registry")
+    address = f"127.0.0.1:{free_port()}"
+    config = root / "config.yml"
+    config.write_text(json.dumps({"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
+                                  "storage": {"filesystem": {"rootdirectory": str(root / "data")},
+                                              "delete": {"enabled": True}}}))
+    with (root / "registry.log").open("w") as log:
+        process = subprocess.Popen([need("docker-registry"), "serve", str(config)], stdout=log, stderr=log)
+        try:
+            wait_for_http(f"http://{address}/v2/", timeout=30, process=process)
+            yield address
+        finally:
+            stop(process)
+
+
+class Proxy:
+    """A running HAProxy: `url` is the entry point clients use, `admin` its runtime API (contract form)."""
+
+    def __init__(self, process: subprocess.Popen, url: str, admin: str, log: Path):
+        self.process, self.url, self.admin, self.log = process, url, admin, log
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    """Start the real HAProxy binary with a config file (default: the one generated repos ship),
+    on free ports, admin API over TCP or a unix socket; all stopped at the end of the test."""
+    started: list[Proxy] = []
+
+    def start(config: Path = PROXY_CONFIG, admin: str = "tcp") -> Proxy:
+        port = free_port()
+        if admin == "unix":
+            socket_path = tmp_path / f"admin-{port}.sock"
+            admin_env, admin_url = str(socket_path), f"unix://{socket_path}"
+        else:
+            admin_port = free_port()
+            admin_env, admin_url = f"ipv4@127.0.0.1:{admin_port}", f"tcp://127.0.0.1:{admin_port}"
+        env = {**os.environ, "PROXY_BIND": f"127.0.0.1:{port}", "PROXY_ADMIN": admin_env}
+        log_path = tmp_path / f"haproxy-{port}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen([need("haproxy"), "-db", "-f", str(config)], env=env, stdout=log, stderr=log)
+        proxy = Proxy(process, f"http://127.0.0.1:{port}", admin_url, log_path)
+        started.append(proxy)
+        deadline = time.monotonic() + 10
+        while not _admin_answers(admin_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"haproxy did not start:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        return proxy
+
+    yield start
+    for proxy in started:
+        stop(proxy.process)
+
+
+def _admin_answers(admin: str) -> bool:
+    family, address = ((socket.AF_UNIX, admin.removeprefix("unix://")) if admin.startswith("unix://")
+                       else (socket.AF_INET, ("127.0.0.1", int(admin.rsplit(":", 1)[1]))))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            sock.connect(address)
+            sock.sendall(b"show info\n")
+            return bool(sock.recv(100))
+    except OSError:
+        return False
+
+
+SHIP_MODEL = "ship-model"  # the shipping tests' registered model and image name
+
+
+def import_file(name: str, path: Path):
+    """A generated repo's module, loaded by file path (its package is not installed here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ship_project(tmp_path_factory, mlflow_server, oci_registry) -> Path:
+    """A generated classification repo whose images go to the test registry, with two registered
+    versions that predict differently: 1 (the template's parameters) and 2 (much stronger regularisation)."""
+    import mlflow
+    import yaml
+    from gitops_ml.core.contract import load_contract
+    from gitops_ml.core.dataset import read_typed, target_array, to_matrix
+    from gitops_ml.io.model_dir import log_model
+    from gitops_ml.io.registry import Registry
+    from sklearn.model_selection import train_test_split
+
+    root = bake(tmp_path_factory.mktemp("ship"), project=SHIP_MODEL, task="classification")
+    contract_path = root / "gitops-ml.yaml"
+    raw = yaml.safe_load(contract_path.read_text())
+    raw["registry"]["image"] = f"{oci_registry}/{SHIP_MODEL}"
+    contract_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    contract = load_contract(contract_path)
+    frame = read_typed(root / contract.data.train, contract)
+    train, test = train_test_split(frame, test_size=contract.data.test_size, random_state=contract.data.split_seed)
+    (root / "data/split").mkdir(parents=True)
+    train.to_csv(root / "data/split/train.csv", index=False)
+    test.to_csv(root / "data/split/test.csv", index=False)
+
+    features = import_file("ship_features", root / "src" / SHIP_MODEL.replace("-", "_") / "features.py")
+    params = yaml.safe_load((root / "params.yaml").read_text())["train"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        registry = Registry.for_contract(contract)
+        mlflow.set_experiment(SHIP_MODEL)
+        for version, hyper in (("1", params), ("2", {**params, "logistic_regression": {"C": 0.002, "max_iter": 500}})):
+            model = features.build_pipeline(contract, hyper)
+            model.fit(to_matrix(train, contract.data.features), target_array(train, contract))
+            with mlflow.start_run(run_name=f"v{version}"):
+                info = log_model(model, contract, SHIP_MODEL)
+            assert str(info.registered_model_version) == version
+            registry.set_tags(version, {"git_sha": version * 40, "data_hash": f"md5-{version}"})
+    return root
+
+
+@pytest.fixture(scope="session")
+def shipped(ship_project, mlflow_server, base_image, docker_client) -> dict:
+    """`gitops-ml build-image` run for versions 1 and 2: each one's build/image.json and golden.json."""
+    from gitops_ml.cli import main
+
+    built = {}
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_SHA", "REGISTRY_USERNAME",
+                     "REGISTRY_PASSWORD"):
+            env.delenv(name, raising=False)
+        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        env.setenv("GITHUB_SERVER_URL", "https://github.com")  # the source label's repository URL
+        env.setenv("GITHUB_REPOSITORY", f"acme/{SHIP_MODEL}")
+        for version in ("1", "2"):
+            code = main(["build-image", "--contract", str(ship_project / "gitops-ml.yaml"), "--version", version,
+                         "--base-image", base_image])
+            assert code == 0, f"build-image --version {version} exited {code}"
+            build = ship_project / "build"
+            built[version] = {"image": json.loads((build / "image.json").read_text()),
+                              "golden": json.loads((build / "golden.json").read_text())}
+            shutil.copy(build / "golden.json", build / f"golden-{version}.json")
+    yield built
+    for found in docker_client.containers.list(all=True, filters={"label": f"io.github.gitops-ml.model={SHIP_MODEL}"}):
+        found.remove(force=True)
+    for image in docker_client.images.list(name=f"*/{SHIP_MODEL}"):
+        docker_client.images.remove(image.id, force=True)

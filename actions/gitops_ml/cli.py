@@ -23,6 +23,8 @@ COMMANDS = {
     "rollback": ("gitops_ml.commands.rollback", "move the champion alias back to the previous champion"),
     "lineage": ("gitops_ml.commands.lineage", "print the audit trail of a model version"),
     "bake": ("gitops_ml.commands.bake", "download a registered model into a folder for the image"),
+    "build-image": ("gitops_ml.commands.build_image", "build, label and push a version's serving image (by digest)"),
+    "deploy": ("gitops_ml.commands.deploy", "deploy a version's image to an environment, smoke-tested"),
 }
 
 

@@ -13,7 +13,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import ROOT, bake
+from tests.conftest import ROOT, bake, need
 
 COMBINATIONS = [
     pytest.param({"task": "classification", "deploy_target": "docker"}, id="classification-docker"),
@@ -44,6 +44,7 @@ COMMON_FILES = {
 }
 PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py", "fastpath.py"}
 KUBERNETES_FILES = {"deploy/kubernetes/deployment.yaml", "deploy/kubernetes/service.yaml", "deploy/kubernetes/hpa.yaml"}
+DOCKER_FILES = {"deploy/docker/haproxy.cfg"}
 UNRENDERED = re.compile(r"{{\s*cookiecutter\.|{%\s")
 
 
@@ -67,8 +68,7 @@ def test_bakes_with_the_exact_file_set(baked):
     project, answers = baked
     package = project.name.replace("-", "_")
     expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}
-    if answers["deploy_target"] == "kubernetes":
-        expected |= KUBERNETES_FILES
+    expected |= KUBERNETES_FILES if answers["deploy_target"] == "kubernetes" else DOCKER_FILES
     assert generated_files(project) == expected
 
 
@@ -188,3 +188,17 @@ def test_locks_are_hashed_and_cover_gitops_ml_dependencies():
     declared = tomllib.loads((ROOT / "actions" / "pyproject.toml").read_text())["project"]["dependencies"]
     needed = {re.sub(r"[-_.]+", "-", Requirement(dep).name).lower() for dep in declared}
     assert needed <= locked, f"gitops-ml needs {sorted(needed - locked)}, missing from the generated dev lock"
+
+
+def test_the_docker_target_ships_a_proxy_config_haproxy_accepts(baked):
+    project, answers = baked
+    if answers["deploy_target"] != "docker":
+        assert not (project / "deploy" / "docker").exists()
+        return
+    check = subprocess.run([need("haproxy"), "-c", "-f", str(project / "deploy/docker/haproxy.cfg")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    from gitops_ml.core.contract import load_contract
+
+    contract = load_contract(project / "gitops-ml.yaml")
+    assert {"staging", "production"} <= set(contract.deploy.environments)

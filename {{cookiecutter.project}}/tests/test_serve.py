@@ -49,7 +49,15 @@ def test_health_ready_metadata(client):
     assert client.get("/ready").status_code == 200
     meta = client.get("/metadata").json()
     assert meta["name"] == "{{ cookiecutter.project }}" and meta["version"] == "7"
+    assert meta["image_digest"] is None  # not deployed: no IMAGE_DIGEST
     assert [f["name"] for f in meta["features"]]
+
+
+def test_metadata_reports_the_image_digest_the_deploy_passes(model_dir, monkeypatch):
+    digest = "sha256:" + "ab" * 32
+    monkeypatch.setenv("IMAGE_DIGEST", digest)
+    with TestClient(serve.create_app(str(model_dir))) as deployed:
+        assert deployed.get("/metadata").json()["image_digest"] == digest
 
 
 def test_predict_one_row_and_a_batch(client, row):

@@ -150,11 +150,56 @@ class Registry(_Strict):
     image: str = Field(description="image repository the serving image is pushed to")
 
 
+SlotName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$")]
+
+
+class Proxy(_Strict):
+    """The reverse proxy in front of a `docker` environment, driven through its runtime API."""
+
+    admin: str = Field(
+        pattern=r"^(tcp://[^/\s]+:[0-9]+|unix:///\S+)$",
+        description="the runtime API: tcp://HOST:PORT or unix:///PATH (it has no authentication: keep it local)",
+    )
+    backend: str = Field(default="model", pattern=r"^[A-Za-z0-9_.:-]+$")
+    slots: tuple[SlotName, SlotName] = ("blue", "green")
+
+    @model_validator(mode="after")
+    def _two_slots(self) -> Proxy:
+        if self.slots[0] == self.slots[1]:
+            raise ValueError(f"the two slots must differ, got {list(self.slots)}")
+        return self
+
+
+class Environment(_Strict):
+    url: str = Field(pattern=r"^https?://\S+$", description="the stable entry point clients use")
+    proxy: Proxy | None = Field(default=None, description="required by the docker target")
+    network: str | None = Field(
+        default=None, description="a user-defined Docker network the container joins; the proxy reaches it there"
+    )
+    publish_host: str = Field(
+        default="127.0.0.1", description="without a network: the host address the container's port is published on"
+    )
+
+
 class Deploy(_Strict):
     target: Literal["docker", "kubernetes"] = "docker"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     health_path: str = "/health"
-    smoke_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    ready_path: str = "/ready"
+    smoke_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="how long a new container may take to become ready"
+    )
+    drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    stop_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    smoke_rows: Annotated[int, Field(ge=1, le=1000)] = 50
+    environments: dict[str, Environment] = {}
+
+    @model_validator(mode="after")
+    def _docker_needs_a_proxy(self) -> Deploy:
+        for name, environment in self.environments.items():
+            if self.target == "docker" and environment.proxy is None:
+                raise ValueError(f"environments.{name}.proxy is required by the docker target (its admin address)")
+        return self
 
 
 class Model(_Strict):

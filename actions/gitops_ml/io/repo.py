@@ -34,6 +34,18 @@ def git_sha(cwd: Path = Path(".")) -> str | None:
         return None
 
 
+def origin_url(cwd: Path = Path(".")) -> str | None:
+    """Where the source lives: the Actions repository URL, else git's `origin` (credentials and all:
+    pass it through `core.image.public_url` before publishing it)."""
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and repository:
+        return f"{server}/{repository}"
+    try:
+        return _git("config", "--get", "remote.origin.url", cwd=cwd) or None
+    except (RepoError, FileNotFoundError):
+        return None
+
+
 def git_dirty(cwd: Path = Path(".")) -> bool:
     try:
         return bool(_git("status", "--porcelain", "--untracked-files=no", cwd=cwd))

@@ -293,9 +293,13 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
             return _error(503, "model is loading")
         return Response(b'{"status":"ready"}', media_type="application/json")
 
+    # The image's own digest, passed in by the deploy (an image cannot contain its own digest).
+    image_digest = os.environ.get("IMAGE_DIGEST") or None
+
     @app.get("/metadata")
     async def metadata() -> Response:
-        info = {**loaded.info, "features": loaded.features, "classes": loaded.classes, "max_rows": max_rows}
+        info = {**loaded.info, "image_digest": image_digest, "features": loaded.features, "classes": loaded.classes,
+                "max_rows": max_rows}
         return Response(orjson.dumps(info, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
     @app.post(
