@@ -158,6 +158,10 @@ class State:
     requests: list[Recorded] = field(default_factory=list)
     next_id: int = 1000
 
+    def reset(self) -> None:
+        """Back to an empty repository (same server, same URL): each test starts clean."""
+        self.__dict__.update(State(url=self.url).__dict__)
+
     def calls_to(self, name: str) -> int:
         return sum(1 for called, _ in self.calls if called == name)
 
@@ -575,11 +579,18 @@ def serve(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture
-def github_fake(monkeypatch):
-    """The fake on 127.0.0.1 in a thread; GITHUB_API_URL points at it for the test. Yields its State."""
+@pytest.fixture(scope="session")
+def github_fake_server() -> Iterator[State]:
+    """One fake for the whole session (starting a server per test costs ~0.3 s)."""
     state = State()
     with serve(make_app(state)) as url:
         state.url = url
-        monkeypatch.setenv("GITHUB_API_URL", url)
         yield state
+
+
+@pytest.fixture
+def github_fake(github_fake_server, monkeypatch):
+    """The fake on 127.0.0.1, emptied for this test; GITHUB_API_URL points at it. Yields its State."""
+    github_fake_server.reset()
+    monkeypatch.setenv("GITHUB_API_URL", github_fake_server.url)
+    return github_fake_server

@@ -185,11 +185,13 @@ class GitHub:
                 f"{what}: GitHub's {step.reason} for this token is exhausted and {when}, later than this "
                 f"call may wait ({self.policy.max_wait:.0f} s in all). Re-run the job after that time; "
                 f"fewer parallel jobs using the same token also help{said}", step.resets_at)
+        if answer.status is None:
+            detail = f" ({step.reason})" if step is not None else ""
+            return GitHubError(f"{what}: could not reach {self.http.base_url}: {answer.message}{detail}. Check "
+                               "GITHUB_API_URL and the network, then re-run the job")
         if step is not None:
             return GitHubError(f"{what}: {step.reason}{said}. Check GitHub's status and the repository, "
                                "then re-run the job")
-        if answer.status is None:
-            return GitHubError(f"{what}: could not reach {self.http.base_url}: {answer.message}")
         if answer.status == 401:
             return GitHubPermissionError(f"{what}: GitHub rejected the token (401); check the github-token input")
         if answer.status in (403, 404):
