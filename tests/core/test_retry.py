@@ -50,7 +50,12 @@ def test_secondary_rate_limit_without_a_hint_waits_a_minute_then_longer():
 def test_a_rate_limit_outlasting_the_budget_gives_up_naming_the_reset():
     answer = Answer(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 3600)})
     step = decide(answer, "GET", 1, 0.0, NOW, RetryPolicy(max_wait=300))
-    assert step == GiveUp("primary rate limit", rate_limited=True, resets_at=NOW + 3601)
+    assert step == GiveUp("primary rate limit, lasting longer than the 300 s a call may wait", True, NOW + 3601)
+
+
+def test_a_rate_limit_still_there_after_the_last_attempt_gives_up():
+    step = decide(Answer(429, {"retry-after": "1"}), "GET", 5, 4.0, NOW, RetryPolicy(attempts=5))
+    assert step == GiveUp("secondary rate limit, still in force after 5 attempts", True, NOW + 1)
 
 
 def test_the_budget_counts_what_was_already_waited():

@@ -256,6 +256,18 @@ def test_bad_input_is_refused_before_any_call(github_fake, gh, call, message):
     assert github_fake.calls == []
 
 
+def test_a_redirect_loop_is_a_clear_error(github_fake, gh):
+    github_fake.inject("get_pull", *[redirect(f"{github_fake.url}/repos/acme/churn/pulls/1")] * 25)
+    with pytest.raises(GitHubError, match="reading PR #1: .* failed: TooManyRedirects"):
+        gh.pull(1)
+
+
+@pytest.mark.parametrize("url", ["api.github.com", "ftp://github.test", "https://"])
+def test_a_malformed_api_url_is_refused(url):
+    with pytest.raises(GitHubError, match="GITHUB_API_URL must be an http"):
+        GitHub("t", "acme/churn", url=url)
+
+
 @pytest.mark.parametrize("repository", ["churn", "acme/churn/../x", "../churn", "acme/churn?x=1"])
 def test_a_malformed_repository_is_refused(repository):
     with pytest.raises(GitHubError, match="repository must be 'owner/name'"):
@@ -327,7 +339,7 @@ def test_deployments_round_trip(github_fake, gh):
 
 def test_a_deployment_of_an_unknown_ref_names_github_s_reason(github_fake, gh):
     github_fake.git_dir = None
-    with pytest.raises(GitHubError, match="422: No ref found for: no-such-branch"):
+    with pytest.raises(GitHubError, match=r'422 \("No ref found for: no-such-branch"\)'):
         gh.create_deployment("no-such-branch", "production")
 
 

@@ -105,10 +105,12 @@ def decide(answer: Answer, method: str, attempt: int, waited: float, now: float,
     kind = rate_limit(answer)
     if kind:
         wait = _rate_limit_wait(answer, attempt, now)
-        reason = f"{kind} rate limit"
-        if attempt >= policy.attempts or waited + wait > policy.max_wait:
-            return GiveUp(reason, rate_limited=True, resets_at=now + wait)
-        return Retry(wait, reason)
+        if attempt >= policy.attempts:
+            return GiveUp(f"{kind} rate limit, still in force after {attempt} attempts", True, now + wait)
+        if waited + wait > policy.max_wait:
+            return GiveUp(f"{kind} rate limit, lasting longer than the {policy.max_wait:.0f} s a call may wait",
+                          True, now + wait)
+        return Retry(wait, f"{kind} rate limit")
     if answer.status is not None and answer.status < 500:
         return None
     what = f"GitHub answered {answer.status}" if answer.status else f"no answer ({answer.message or 'connection lost'})"

@@ -98,8 +98,15 @@ class GitHub:
         self.repo_path = f"/repos/{repository}"
         self.policy, self.sleep, self.clock = retry, sleep, clock
         self._token = token
+        try:
+            base = httpx.URL((url or api_url()).rstrip("/"))
+        except httpx.InvalidURL:
+            base = httpx.URL("")
+        if base.scheme not in DEFAULT_PORTS or not base.host:
+            raise GitHubError(f"GITHUB_API_URL must be an http(s) address such as https://api.github.com, "
+                              f"got {str(base)!r}")
         self.http = httpx.Client(
-            base_url=(url or api_url()).rstrip("/"),
+            base_url=base,
             timeout=timeout,
             follow_redirects=True,  # GitHub redirects renamed repositories; every hop passes the guard below
             event_hooks={"request": [self._stay_on_api_host]},
@@ -166,6 +173,8 @@ class GitHub:
             except httpx.TransportError as error:
                 never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
                 answer = Answer(None, message=type(error).__name__, sent=not never_sent)
+            except httpx.RequestError as error:  # too many redirects, an undecodable body: not transient
+                raise GitHubError(f"{what}: the call to {self.http.base_url} failed: {type(error).__name__}") from None
             if response is not None and not response.is_error:
                 return response
             step = decide(answer, method, attempt, waited, self.clock(), self.policy)
@@ -177,21 +186,20 @@ class GitHub:
             raise self._failure(what, permission, answer, step)
 
     def _failure(self, what: str, permission: str, answer: Answer, step: GiveUp | None) -> GitHubError:
-        said = f": {answer.message}" if answer.message else ""
+        said = f' ("{answer.message}")' if answer.message else ""
         if step is not None and step.rate_limited:
-            when = (f"it resets at {_when(step.resets_at)} (in {step.resets_at - self.clock():.0f} s)"
-                    if step.resets_at is not None else "GitHub did not say when it resets")
+            resets_at = step.resets_at or self.clock()
             return GitHubRateLimitError(
-                f"{what}: GitHub's {step.reason} for this token is exhausted and {when}, later than this "
-                f"call may wait ({self.policy.max_wait:.0f} s in all). Re-run the job after that time; "
-                f"fewer parallel jobs using the same token also help{said}", step.resets_at)
+                f"{what}: GitHub's {step.reason}{said}. It resets at {_when(resets_at)} (in "
+                f"{resets_at - self.clock():.0f} s): re-run the job after that, or spread the calls over fewer "
+                "parallel jobs", resets_at)
         if answer.status is None:
             detail = f" ({step.reason})" if step is not None else ""
             return GitHubError(f"{what}: could not reach {self.http.base_url}: {answer.message}{detail}. Check "
                                "GITHUB_API_URL and the network, then re-run the job")
         if step is not None:
-            return GitHubError(f"{what}: {step.reason}{said}. Check GitHub's status and the repository, "
-                               "then re-run the job")
+            return GitHubError(f"{what}: {step.reason}{said}. Check on GitHub whether it happened and GitHub's "
+                               "status, then re-run the job")
         if answer.status == 401:
             return GitHubPermissionError(f"{what}: GitHub rejected the token (401); check the github-token input")
         if answer.status in (403, 404):
