@@ -219,15 +219,19 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
     async def guard(name: str, request: Request) -> Response | None:
         """Record the call; answer for a bad token, a queued fault or a standing failure."""
         authorized = request.headers.get("authorization") == f"Bearer {state.token}"
-        body = None
+        body, readable = None, True
         if request.method in ("POST", "PATCH", "PUT"):
-            with contextlib.suppress(ValueError):
+            try:
                 body = await request.json()
+            except ValueError:
+                readable = False
         state.calls.append((name, request.url.path))
         state.requests.append(Recorded(name, request.method, request.url.path, dict(request.query_params), body,
                                        authorized))
         if not authorized:
             return error(401, "Bad credentials")
+        if not readable or (body is not None and not isinstance(body, dict)):
+            return error(400, "Problems parsing JSON")
         if state.faults.get(name):
             return state.faults[name].popleft().response()
         if name in state.fail:
@@ -271,9 +275,12 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
     async def update_comment(owner: str, repo: str, comment_id: int, request: Request):
         if denied := await guard("update_comment", request):
             return denied
+        body = (await request.json()).get("body")
+        if not body:
+            return invalid("IssueComment", "body")
         for comment in (c for comments in state.comments.values() for c in comments):
             if comment["id"] == comment_id:
-                comment.update(body=(await request.json())["body"], updated_at=now_iso())
+                comment.update(body=body, updated_at=now_iso())
                 return comment
         return not_found()
 

@@ -338,7 +338,6 @@ def test_deployments_round_trip(github_fake, gh):
 
 
 def test_a_deployment_of_an_unknown_ref_names_github_s_reason(github_fake, gh):
-    github_fake.git_dir = None
     with pytest.raises(GitHubError, match=r'422 \("No ref found for: no-such-branch"\)'):
         gh.create_deployment("no-such-branch", "production")
 
