@@ -140,7 +140,6 @@ class Recorded:
 class State:
     url: str = ""
     token: str = TOKEN
-    owner: str = "acme"
     page_size: int = 30  # GitHub's default; tests lower it to exercise pagination
     comments: dict[int, list[dict]] = field(default_factory=dict)  # issue/PR number -> comments
     statuses: list[dict] = field(default_factory=list)
@@ -247,8 +246,8 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
             headers["Link"] = f'<{request.url.include_query_params(page=number + 1)}>; rel="next"'
         return JSONResponse(chunk, headers=headers)
 
-    def api(path: str) -> str:
-        return f"{state.url}/repos/{state.owner}/repo{path}"
+    def api(owner: str, repo: str, path: str) -> str:
+        return f"{state.url}/repos/{owner}/{repo}{path}"
 
     # -- comments and statuses ----------------------------------------------------------------------
 
@@ -264,9 +263,10 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
         if not body:
             return invalid("IssueComment", "body")
         comment_id = state.new_id()
-        comment = {"id": comment_id, "node_id": f"IC_{comment_id}", "url": api(f"/issues/comments/{comment_id}"),
+        comment = {"id": comment_id, "node_id": f"IC_{comment_id}",
+                   "url": api(owner, repo, f"/issues/comments/{comment_id}"),
                    "html_url": f"{HTML}/{owner}/{repo}/pull/{number}#issuecomment-{comment_id}",
-                   "issue_url": api(f"/issues/{number}"), "body": body, "user": user(BOT),
+                   "issue_url": api(owner, repo, f"/issues/{number}"), "body": body, "user": user(BOT),
                    "author_association": "NONE", "created_at": now_iso(), "updated_at": now_iso()}
         state.comments.setdefault(number, []).append(comment)
         return JSONResponse(comment, status_code=201)
@@ -292,7 +292,8 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
         if given.get("state") not in ("error", "failure", "pending", "success"):
             return invalid("Status", "state", "invalid")
         status_id = state.new_id()
-        status = {"id": status_id, "node_id": f"SC_{status_id}", "url": api(f"/statuses/{sha}"), "sha": sha,
+        status = {"id": status_id, "node_id": f"SC_{status_id}", "url": api(owner, repo, f"/statuses/{sha}"),
+                  "sha": sha,
                   "state": given["state"], "description": given.get("description"),
                   "target_url": given.get("target_url"), "context": given.get("context", "default"),
                   "creator": user(BOT), "created_at": now_iso(), "updated_at": now_iso()}
@@ -340,7 +341,7 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
             return error(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
                                                      "message": f"A pull request already exists for {label}."}])
         number = state.new_number()
-        pull = {"url": api(f"/pulls/{number}"), "id": state.new_id(), "node_id": f"PR_{number}",
+        pull = {"url": api(owner, repo, f"/pulls/{number}"), "id": state.new_id(), "node_id": f"PR_{number}",
                 "html_url": f"{HTML}/{owner}/{repo}/pull/{number}", "number": number, "state": "open",
                 "locked": False, "title": given["title"], "body": given.get("body"), "user": user(BOT),
                 "labels": [], "draft": bool(given.get("draft")), "merged": False, "merged_at": None,
@@ -405,22 +406,21 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
                   else "behind" if not ahead else "diverged")
         files = [{"filename": line.split("\t")[-1], "status": {"A": "added", "D": "removed"}.get(line[0], "modified")}
                  for line in state.git("diff", "--name-status", f"{merge_base}..{head_sha}").splitlines()]
-        return {"url": api(f"/compare/{basehead}"), "html_url": f"{HTML}/{owner}/{repo}/compare/{basehead}",
+        return {"url": api(owner, repo, f"/compare/{basehead}"),
+                "html_url": f"{HTML}/{owner}/{repo}/compare/{basehead}",
                 "base_commit": {"sha": base_sha}, "merge_base_commit": {"sha": merge_base}, "status": status,
                 "ahead_by": len(ahead), "behind_by": behind, "total_commits": len(ahead),
                 "commits": [{"sha": sha} for sha in ahead], "files": files}
 
     # -- issues -------------------------------------------------------------------------------------
 
-    def as_issue(number: int, item: dict, is_pull: bool) -> dict:
-        """How `GET /issues` shows an issue, or a pull request (with its `pull_request` key)."""
-        if not is_pull:
-            return item
-        return {"number": number, "id": item.get("id"), "title": item.get("title"), "body": item.get("body"),
-                "state": item.get("state", "open"), "labels": item.get("labels", []), "user": item.get("user"),
-                "html_url": item.get("html_url"),
-                "pull_request": {"url": api(f"/pulls/{number}"), "html_url": item.get("html_url"),
-                                 "merged_at": item.get("merged_at")}}
+    def pull_as_issue(number: int, pull: dict) -> dict:
+        """How `GET /issues` shows a pull request: as an issue with a `pull_request` key."""
+        return {"number": number, "id": pull.get("id"), "title": pull.get("title"), "body": pull.get("body"),
+                "state": pull.get("state", "open"), "labels": pull.get("labels", []), "user": pull.get("user"),
+                "html_url": pull.get("html_url"),
+                "pull_request": {"url": pull.get("url"), "html_url": pull.get("html_url"),
+                                 "merged_at": pull.get("merged_at")}}
 
     @app.get("/repos/{owner}/{repo}/issues")
     async def list_issues(owner: str, repo: str, request: Request):
@@ -428,8 +428,7 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
             return denied
         wanted = request.query_params.get("state", "open")
         labels = {n for n in request.query_params.get("labels", "").split(",") if n}
-        everything = [(n, as_issue(n, i, False)) for n, i in state.issues.items()]
-        everything += [(n, as_issue(n, p, True)) for n, p in state.pulls.items()]
+        everything = list(state.issues.items()) + [(n, pull_as_issue(n, p)) for n, p in state.pulls.items()]
         found = [i for _, i in sorted(everything, key=lambda pair: pair[0], reverse=True)
                  if (wanted == "all" or i.get("state", "open") == wanted)
                  and labels <= {label["name"] for label in i.get("labels", [])}]
@@ -443,7 +442,8 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
         if not given.get("title"):
             return invalid("Issue", "title")
         number = state.new_number()
-        issue = {"url": api(f"/issues/{number}"), "id": state.new_id(), "node_id": f"I_{number}", "number": number,
+        issue = {"url": api(owner, repo, f"/issues/{number}"), "id": state.new_id(), "node_id": f"I_{number}",
+                 "number": number,
                  "html_url": f"{HTML}/{owner}/{repo}/issues/{number}", "title": given["title"],
                  "body": given.get("body"), "user": user(BOT), "state": "open", "state_reason": None,
                  "labels": [state.label(n) for n in dict.fromkeys(given.get("labels") or [])], "locked": False,
@@ -496,14 +496,14 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
                            "resource": "Deployment", "field": "required_contexts", "code": "invalid"}])
         environment = given.get("environment", "production")
         deployment_id = state.new_id()
-        deployment = {"url": api(f"/deployments/{deployment_id}"), "id": deployment_id,
+        deployment = {"url": api(owner, repo, f"/deployments/{deployment_id}"), "id": deployment_id,
                       "node_id": f"DE_{deployment_id}", "sha": sha, "ref": given["ref"],
                       "task": given.get("task", "deploy"), "payload": given.get("payload") or {},
                       "original_environment": environment, "environment": environment,
                       "description": given.get("description"), "creator": user(BOT),
                       "created_at": now_iso(), "updated_at": now_iso(),
-                      "statuses_url": api(f"/deployments/{deployment_id}/statuses"),
-                      "repository_url": api(""),
+                      "statuses_url": api(owner, repo, f"/deployments/{deployment_id}/statuses"),
+                      "repository_url": api(owner, repo, ""),
                       "transient_environment": bool(given.get("transient_environment", False)),
                       "production_environment": bool(given.get("production_environment",
                                                                 environment == "production"))}
