@@ -57,7 +57,7 @@ class Retry:
 class GiveUp:
     reason: str
     rate_limited: bool = False
-    resets_at: float | None = None  # epoch seconds a rate limit ends, when GitHub said
+    resets_at: float | None = None  # epoch seconds a rate limit ends: as GitHub said, else our estimate
 
 
 def rate_limit(answer: Answer) -> str | None:
