@@ -131,6 +131,8 @@ class Kubectl:
                 time.sleep(0.05)
             if not found and process.poll() is not None:
                 reader.join(timeout=2)  # its last words
+                raise KubectlError(f"kubectl port-forward service/{service} exited with {process.returncode} before "
+                                   f"forwarding: {_tail(''.join(lines))}")
             if not found:
                 raise KubectlError(f"kubectl port-forward service/{service} gave no local port within {timeout_s} s: "
                                    f"{_tail(''.join(lines))}")
