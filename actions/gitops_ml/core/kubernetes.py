@@ -51,7 +51,7 @@ class ImageRef:
 
 def parse_image_ref(ref: str) -> ImageRef:
     """`registry/name@sha256:<64 hex>`; a tag next to the digest is dropped (the digest decides)."""
-    match = _IMAGE_REF.match(ref.strip())
+    match = _IMAGE_REF.fullmatch(ref.strip())
     if not match:
         raise KubernetesDeployError(
             f"image reference {ref!r} is not valid: expected <registry>/<name>@sha256:<64 hex digits>, "
@@ -65,12 +65,12 @@ def parse_image_ref(ref: str) -> ImageRef:
 
 def is_pinned(image: str) -> bool:
     """True when `image` names its content by digest."""
-    match = _IMAGE_REF.match(image)
+    match = _IMAGE_REF.fullmatch(image)
     return bool(match and match["digest"])
 
 
 def check_environment(environment: str, available: list[str]) -> None:
-    if not ENVIRONMENT.match(environment):
+    if not ENVIRONMENT.fullmatch(environment):
         raise KubernetesDeployError(
             f"environment {environment!r} is not a valid name: use lowercase letters, digits and dashes "
             f"(one of the overlays: {', '.join(available) or 'none found'})")
