@@ -15,6 +15,7 @@ import jinja2
 import pytest
 
 from tests.conftest import ROOT, VENV_BIN
+from tests.fake_kubectl import command_key
 
 TEMPLATE_MANIFESTS = ROOT / "{{cookiecutter.project}}" / "deploy" / "kubernetes"
 REAL_KUBECTL = VENV_BIN / "kubectl"
@@ -67,6 +68,10 @@ class FakeKubectl:
     def calls(self) -> list[list[str]]:
         path = self.folder / "calls.jsonl"
         return [json.loads(line)["argv"] for line in path.read_text().splitlines()] if path.exists() else []
+
+    def commands(self) -> list[str]:
+        """The calls by command, e.g. ['kustomize', 'get', 'apply', 'rollout status']."""
+        return [command_key(argv) for argv in self.calls()]
 
 
 @pytest.fixture

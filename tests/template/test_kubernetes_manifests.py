@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from gitops_ml.commands.deploy_kubernetes import overlays, render
+from gitops_ml.commands.deploy_kubernetes import deploy_kubernetes, overlays, render
+from gitops_ml.core.contract import load_contract
 from gitops_ml.core.kubernetes import (
     PLACEHOLDER_IMAGE,
     KubernetesDeployError,
@@ -31,6 +33,7 @@ from tests.kube import DIGEST, KUBERNETES_VERSIONS, REAL_KUBECTL, kustomize, val
 PROJECT = "fraud-2024-model-v2"
 REGISTRY = "127.0.0.1:5000/risk-team"
 ENVIRONMENTS = ("staging", "production")
+LOCKED_DOWN_TAG = "k8s-helper/gen-model:locked-down"
 
 
 @pytest.fixture(scope="module")
@@ -182,47 +185,90 @@ def test_the_role_documented_for_the_deploy_identity_is_valid(project, tmp_path)
     assert verbs[("", "pods/portforward")] == ["create"] and "delete" not in verbs[("", "services")]
 
 
-@pytest.mark.docker
-@pytest.mark.slow
-def test_the_serving_image_runs_as_the_deployment_runs_it(trained, classification, venv, mlflow_server,
-                                                          docker_client, base_image, tmp_path):
-    """Read-only root, /tmp the only writable place, user 10001, no capabilities, no privilege escalation."""
-    pod = docs_of(kustomize(classification_manifests(classification, tmp_path)))["Deployment"]["spec"]["template"]
+@dataclass(frozen=True)
+class Pod:
+    """The serving image, running as the production Deployment runs it."""
+
+    container: Any
+    port: int
+    version: str
+
+
+@pytest.fixture(scope="module")
+def locked_down_pod(trained, classification, venv, mlflow_server, docker_client, base_image, tmp_path_factory):
+    manifests = write_manifests(tmp_path_factory.mktemp("k8s"), GENERATED) / "deploy" / "kubernetes"
+    pod = docs_of(kustomize(manifests / "overlays" / "production"))["Deployment"]["spec"]["template"]
     container = pod["spec"]["containers"][0]
     security, pod_security = container["securityContext"], pod["spec"]["securityContext"]
     writable = [mount["mountPath"] for mount in container["volumeMounts"]]
 
     run([str(venv / "bin" / "gitops-ml"), "bake", "--model", trained["model_uri"]], cwd=classification,
         env=project_env(venv, mlflow_server))
-    image, _ = docker_client.images.build(path=str(classification), tag="k8s-helper/gen-model:readonly", rm=True,
+    image, _ = docker_client.images.build(path=str(classification), tag=LOCKED_DOWN_TAG, rm=True,
                                           buildargs={"BASE_IMAGE": base_image})
     port = free_port()
-    container_run = docker_client.containers.run(
+    running = docker_client.containers.run(
         image.id, detach=True, ports={"8000/tcp": ("127.0.0.1", port)}, name=f"k8s-helper-readonly-{port}",
         read_only=security["readOnlyRootFilesystem"], tmpfs={path: "size=64m" for path in writable},
         user=f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}", cap_drop=security["capabilities"]["drop"],
-        security_opt=["no-new-privileges"] if not security["allowPrivilegeEscalation"] else [],
+        security_opt=[] if security["allowPrivilegeEscalation"] else ["no-new-privileges"],
         environment={env["name"]: env["value"] for env in container["env"]})
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=90)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-            assert response.status == 200
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=json.dumps({"rows": [ROW]}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = json.load(response)
-        assert len(body["predictions"]) == 1 and body["model_version"] == trained["version"]
-        time.sleep(1)
-        container_run.reload()
-        assert container_run.status == "running"
-        assert container_run.attrs["HostConfig"]["ReadonlyRootfs"] is True
-        probe = container_run.exec_run(["python3", "-c", "open('/opt/model/x', 'w')"], user="10001:10001")
-        assert probe.exit_code != 0 and b"Read-only file system" in probe.output
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=120)
+        yield Pod(running, port, trained["version"])
     finally:
-        container_run.remove(force=True)
-        docker_client.images.remove("k8s-helper/gen-model:readonly", noprune=True)
+        running.remove(force=True)
+        docker_client.images.remove(LOCKED_DOWN_TAG, noprune=True)
 
 
-def classification_manifests(classification, tmp_path):
-    """The session's generated project is a docker-target one: render the template's overlay for it."""
-    return write_manifests(tmp_path / "k8s", GENERATED) / "deploy" / "kubernetes" / "overlays" / "production"
+def predict(base: str) -> dict:
+    request = urllib.request.Request(f"{base}/predict", data=json.dumps({"rows": [ROW]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_serving_image_runs_as_the_deployment_runs_it(locked_down_pod):
+    """Read-only root, /tmp the only writable place, user 10001, no capabilities, no privilege escalation."""
+    base = f"http://127.0.0.1:{locked_down_pod.port}"
+    with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+        assert response.status == 200
+    body = predict(base)
+    assert len(body["predictions"]) == 1 and body["model_version"] == locked_down_pod.version
+    container = locked_down_pod.container
+    container.reload()
+    assert container.status == "running" and container.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    probe = container.exec_run(["python3", "-c", "open('/opt/model/x', 'w')"], user="10001:10001")
+    assert probe.exit_code != 0 and b"Read-only file system" in probe.output
+    wrote = container.exec_run(["python3", "-c", "open('/tmp/x', 'w').write('ok')"], user="10001:10001")
+    assert wrote.exit_code == 0, wrote.output
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    detail: str
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_deploy_smoke_tests_the_real_app_through_port_forward(locked_down_pod, classification, fake_kubectl,
+                                                             tmp_path):
+    """The whole deploy path with the real serving app behind the fake's port-forward."""
+    repo = write_manifests(tmp_path / "repo", GENERATED)
+    fake_kubectl.script({"get": [{"stdout": ""}],
+                         "port-forward": [{"forward_to": f"127.0.0.1:{locked_down_pod.port}"}]})
+    seen = []
+
+    def smoke(base: str) -> Verdict:
+        body = predict(base)
+        seen.append(body["model_version"])
+        return Verdict(body["model_version"] == locked_down_pod.version, f"serving version {body['model_version']}")
+
+    result = deploy_kubernetes(load_contract(classification / "gitops-ml.yaml"), "production",
+                               f"127.0.0.1:5000/{GENERATED}@{DIGEST}", root=repo, out=tmp_path / "out", smoke=smoke)
+    assert result.ok, result.detail
+    assert seen == [locked_down_pod.version]
+    assert fake_kubectl.commands() == ["kustomize", "get", "apply", "rollout status", "port-forward"]
