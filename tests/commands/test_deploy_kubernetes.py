@@ -244,3 +244,12 @@ def test_an_unpinned_sidecar_in_the_overlay_is_refused_before_the_cluster_is_tou
                                                     r"pinned by digest"):
         deploy(repo, tmp_path)
     assert fake_kubectl.calls() == sequence(tmp_path, "kustomize")
+
+
+def test_without_a_service_or_url_the_smoke_test_fails_and_the_rollout_is_undone(repo, tmp_path, fake_kubectl):
+    base = repo / "deploy/kubernetes/base/kustomization.yaml"
+    base.write_text(base.read_text().replace("  - service.yaml\n", ""))
+    fake_kubectl.script({"get": [running()]})
+    result = deploy(repo, tmp_path)
+    assert fake_kubectl.calls() == sequence(tmp_path, "kustomize", "get", "apply", "status", "undo", "status")
+    assert result.failed_stage == "smoke" and "no Service selects the pods of churn-model" in result.detail

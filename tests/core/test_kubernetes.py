@@ -8,6 +8,7 @@ from gitops_ml.core.kubernetes import (
     DeploymentState,
     ImageRef,
     KubernetesDeployError,
+    Workload,
     check_environment,
     deployment_state,
     forwarded_port,
@@ -88,14 +89,15 @@ def service(name="churn-model", selector=None, port=80, namespace="ns"):
 
 
 def test_the_serving_workload_and_the_service_in_front_of_it_are_found():
-    docs = [service("other", {"app": "other"}, 81), service(port=80, namespace="elsewhere"), service(port=8080),
-            deployment(), {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "churn-model"}}]
+    docs = [service("other", {"app": "other"}, 81), service(port=80, namespace="elsewhere"),
+            service("churn-model-http", port=8080), deployment(),
+            {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "churn-model"}}]
     workload = serving_workload(docs, IMAGE)
-    assert (workload.name, workload.namespace, workload.service_port) == ("churn-model", "ns", 8080)
+    assert workload == Workload("churn-model", "ns", "churn-model-http", 8080)
 
 
-def test_without_a_service_there_is_no_port_to_forward():
-    assert serving_workload([deployment()], IMAGE).service_port is None
+def test_without_a_service_there_is_nothing_to_forward_to():
+    assert serving_workload([deployment()], IMAGE) == Workload("churn-model", "ns", None, None)
 
 
 @pytest.mark.parametrize(("docs", "problem"), [

@@ -21,6 +21,7 @@ from gitops_ml.core.contract import load_contract
 from gitops_ml.core.kubernetes import (
     PLACEHOLDER_IMAGE,
     KubernetesDeployError,
+    Workload,
     is_pinned,
     parse_image_ref,
     serving_workload,
@@ -92,7 +93,7 @@ def test_set_image_pins_every_image_by_digest(project, tmp_path, environment):
     before = snapshot(project)
     manifest, workload = render(project, environment, image, tmp_path / "out", Kubectl(binary=str(REAL_KUBECTL)))
     text = manifest.read_text()
-    assert (workload.name, workload.namespace, workload.service_port) == (PROJECT, f"{PROJECT}-{environment}", 80)
+    assert workload == Workload(PROJECT, f"{PROJECT}-{environment}", PROJECT, 80)
     images = re.findall(r"^\s*image:\s*(\S+)", text, re.MULTILINE)
     assert images == [str(image)]
     assert all(is_pinned(found) for found in images)

@@ -164,10 +164,10 @@ def _smoke(smoke: Smoke, url: str | None, workload: Workload, kubectl: Kubectl, 
     try:
         if url:
             return smoke(url.rstrip("/"))
-        if workload.service_port is None:
+        if workload.service is None:
             return _Verdict(False, f"no Service selects the pods of {workload.name} and no environment URL was "
                                    "given: nothing to smoke-test through")
-        with kubectl.port_forward(workload.name, workload.service_port, workload.namespace, timeout_s) as base:
+        with kubectl.port_forward(workload.service, workload.service_port, workload.namespace, timeout_s) as base:
             return smoke(base)
     except Exception as error:  # noqa: BLE001 - fail closed: an unverified model must not stay
         return _Verdict(False, f"{type(error).__name__}: {error}")

@@ -112,7 +112,8 @@ class Workload:
 
     name: str
     namespace: str | None
-    service_port: int | None  # the port of the Service selecting its pods, for port-forward
+    service: str | None  # the Service selecting its pods, and its port: what port-forward reaches
+    service_port: int | None
 
 
 def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -146,14 +147,12 @@ def serving_workload(docs: list[dict[str, Any]], image: ImageRef) -> Workload:
     deployment = serving[0]
     metadata = deployment["metadata"]
     labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-    port = None
     for doc in docs:
         if (doc.get("kind") == "Service" and (doc.get("metadata") or {}).get("namespace") == metadata.get("namespace")
-                and _selects((doc.get("spec") or {}).get("selector") or {}, labels)):
-            ports = doc["spec"].get("ports") or []
-            port = ports[0].get("port") if ports else None
-            break
-    return Workload(metadata["name"], metadata.get("namespace"), port)
+                and _selects((doc.get("spec") or {}).get("selector") or {}, labels) and doc["spec"].get("ports")):
+            return Workload(metadata["name"], metadata.get("namespace"), doc["metadata"]["name"],
+                            doc["spec"]["ports"][0]["port"])
+    return Workload(metadata["name"], metadata.get("namespace"), None, None)
 
 
 @dataclass(frozen=True)
