@@ -134,6 +134,9 @@ def test_success_applies_the_pinned_image_waits_for_the_rollout_and_smoke_tests_
     deployment = next(doc for doc in applied if doc["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
     assert deployment["metadata"]["namespace"] == NS
+    record = json.loads(json.dumps(result.to_dict()))  # what the deploy report publishes
+    assert record["status"] == "deployed" and [step["name"] for step in record["steps"]] == [
+        "render", "apply", "rollout", "smoke"]
 
 
 def test_rollout_failure_undoes_to_the_revision_that_served_before(repo, tmp_path, fake_kubectl):
