@@ -75,6 +75,12 @@ def problems(answers: dict) -> list:
           "(@org) is not a valid code owner, so GitHub would silently not require its review")
     check("task", answers["task"] in ("classification", "regression"), "one of: classification, regression")
     check("deploy_target", answers["deploy_target"] in ("docker", "kubernetes"), "one of: docker, kubernetes")
+    if answers["deploy_target"] == "kubernetes":
+        # The Service is named after the project (a DNS label: starts with a letter) and the
+        # namespaces are <project>-staging and <project>-production (at most 63 characters).
+        check("project", answers["project"][:1].isalpha() and len(answers["project"]) <= 52,
+              "with deploy_target kubernetes, start with a letter and use at most 52 characters "
+              "(the Service and the <project>-production namespace are named after it)")
     check("python_version", answers["python_version"] in ("3.11", "3.12", "3.13"), "one of: 3.11, 3.12, 3.13")
     return found
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.github_fake"]  # the `github_fake` fixture: a local fake of GitHub's REST API
+# `github_fake`: a local fake of GitHub's REST API; `fake_kubectl`: a recorded kubectl on PATH.
+pytest_plugins = ["tests.github_fake", "tests.kube"]
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIONS = ROOT / "actions"

@@ -43,7 +43,12 @@ COMMON_FILES = {
     "tests/test_fastpath.py",
 }
 PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py", "fastpath.py"}
-KUBERNETES_FILES = {"deploy/kubernetes/deployment.yaml", "deploy/kubernetes/service.yaml", "deploy/kubernetes/hpa.yaml"}
+KUBERNETES_FILES = {
+    "deploy/kubernetes/README.md",
+    *(f"deploy/kubernetes/base/{name}.yaml"
+      for name in ("kustomization", "deployment", "service", "hpa", "pdb", "networkpolicy")),
+    "deploy/kubernetes/overlays/staging/kustomization.yaml", "deploy/kubernetes/overlays/production/kustomization.yaml",
+}
 DOCKER_FILES = {"deploy/docker/haproxy.cfg"}
 UNRENDERED = re.compile(r"{{\s*cookiecutter\.|{%\s")
 
@@ -153,9 +158,12 @@ def test_post_gen_hook_makes_a_committed_git_and_dvc_repo(baked):
         ({"actions_repo": "gitops-ml"}, "actions_repo = 'gitops-ml': must be <owner>/<repo>"),
         ({"container_registry": "GHCR.io/Acme"}, "container_registry = 'GHCR.io/Acme': a registry"),
         ({"display_name": "   "}, "display_name = '   ': give a non-empty display name"),
+        ({"project": "3d-scan", "package": "scan", "deploy_target": "kubernetes"},
+         "project = '3d-scan': with deploy_target kubernetes, start with a letter"),
+        ({"project": "m" + "-x" * 26, "deploy_target": "kubernetes"}, "use at most 52 characters"),
     ],
     ids=["slug-with-space", "package-starting-with-digit", "package-keyword", "actions-repo-without-owner",
-         "uppercase-registry", "blank-display-name"],
+         "uppercase-registry", "blank-display-name", "kubernetes-name-starting-with-digit", "kubernetes-name-too-long"],
 )
 def test_invalid_answers_fail_in_the_pre_gen_hook(tmp_path, capfd, answers, message):
     with pytest.raises(FailedHookException):

@@ -143,6 +143,7 @@ def run(contract: Contract, inputs: Inputs) -> dict:
 
 @click.command("build-image")
 @options.contract
+@options.tracking_uri
 @click.option("--version", envvar="GITOPS_ML_VERSION", default=None,
               help="model version of registry.model_name to bake [default: the one tagged for --pr-number, "
                    "else reports/train.json's]")

@@ -11,6 +11,7 @@ Exit 0 when the new version serves, 1 when the deploy failed (the old version st
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,17 +45,48 @@ class Inputs:
     out: Path | None = None
 
 
-def backend_for(contract: Contract) -> Backend:
+def backend_for(contract: Contract, root: Path) -> Backend:
     """The deploy function of `deploy.target`."""
     if contract.deploy.target == "docker":
         from gitops_ml.commands.deploy_docker import deploy
 
         return deploy
-    raise GitopsMLError(f"deploy.target '{contract.deploy.target}' cannot be deployed by this version of gitops-ml; "
-                        "use target docker")
+    return lambda contract, environment, ref, golden: deploy_to_kubernetes(contract, environment, ref, golden, root)
+
+
+@dataclass(frozen=True)
+class SmokeVerdict:
+    passed: bool
+    detail: str
+
+
+def deploy_to_kubernetes(contract: Contract, environment: str, ref: ImageRef, golden: Golden, root: Path
+                         ) -> DeployResult:
+    """The kubernetes backend (commands/deploy_kubernetes.py), with the same smoke test as docker's."""
+    from gitops_ml.commands.deploy_kubernetes import deploy_kubernetes
+    from gitops_ml.core.smoke import problems
+    from gitops_ml.io.endpoint import Endpoint
+
+    declared = contract.deploy.environments.get(environment)
+
+    def smoke(url: str) -> SmokeVerdict:
+        with Endpoint(url) as endpoint:
+            found = problems(endpoint.observe(golden, contract.deploy.health_path, contract.deploy.ready_path),
+                             golden, ref.digest)
+        return SmokeVerdict(not found, "; ".join(found) or f"{len(golden.rows)} golden rows predicted as expected")
+
+    started = time.time()
+    done = deploy_kubernetes(contract, environment, str(ref), root=root, out=root / "build", smoke=smoke,
+                             url=declared.url if declared else None)
+    return DeployResult(
+        "success" if done.ok else "failure", environment, golden.version, str(ref),
+        environment_url=declared.url if declared else None, reason=None if done.ok else done.detail,
+        step=done.failed_stage, undo=[] if done.ok else [f"{done.recovery}: {done.status}"], started_at=started)
 
 
 def check_environment(contract: Contract, environment: str) -> None:
+    if contract.deploy.target == "kubernetes":
+        return  # the overlays under deploy/kubernetes are the environments; the backend checks them
     known = sorted(contract.deploy.environments)
     if environment not in known:
         raise GitopsMLError(f"environment {environment!r} is not declared under deploy.environments in the contract "
@@ -111,7 +143,7 @@ def redeploy(contract: Contract, version: str, environment: str, root: Path, ima
     ref = image_of(found, image)
     expected = expectations(contract, registry, found.version, root, golden, data)
     with gha.group(f"deploy {registry.name} version {found.version} to {environment} ({ref})"):
-        result = (backend or backend_for(contract))(contract, environment, ref, expected)
+        result = (backend or backend_for(contract, root))(contract, environment, ref, expected)
     record(registry, result)
     return result
 
@@ -146,6 +178,7 @@ def run(contract: Contract, inputs: Inputs) -> DeployResult:
 
 @click.command("deploy")
 @options.contract
+@options.tracking_uri
 @click.option("--environment", envvar="GITOPS_ML_ENVIRONMENT", default="production",
               help="a name under deploy.environments in the contract")
 @click.option("--version", envvar="GITOPS_ML_VERSION", default=None,
