@@ -30,16 +30,18 @@ def git(*args: str, cwd: Path) -> str:
     return run(["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com", *args], cwd=cwd).stdout.strip()
 
 
-def third_party_stubs(workflow: Path) -> list[str]:
-    """--local-repository flags mapping each pinned third-party action to its stand-in."""
-    flags = []
+def action_mappings(workflow: Path, checkout: Path) -> list[str]:
+    """--local-repository flags: the gitops-ml actions (pinned by SHA) to this checkout, each pinned
+    third-party action to its stand-in."""
+    mappings: dict[str, Path] = {}
     for job in yaml.safe_load(workflow.read_text())["jobs"].values():
         for step in job["steps"]:
             uses = step.get("uses", "")
-            if uses and not uses.startswith("acme/gitops-ml/"):
-                name = uses.split("@")[0].split("/")[1]
-                flags += ["--local-repository", f"{uses}={STUBS / name}"]
-    return flags
+            if uses.startswith("acme/gitops-ml/"):
+                mappings[f"acme/gitops-ml@{uses.split('@')[1]}"] = checkout
+            elif uses:
+                mappings[uses] = STUBS / uses.split("@")[0].split("/")[1]
+    return [flag for action, folder in mappings.items() for flag in ("--local-repository", f"{action}={folder}")]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,7 @@ def act(event: dict, workflow: Path, project: Path, root: Path, mlflow_server: s
         result = subprocess.run(
             [str(Path(sys.executable).parent / "act"), "pull_request", "-e", str(root / "event.json"),
              "-W", str(workflow), "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
-             "--local-repository", f"acme/gitops-ml@v1={checkout}", *third_party_stubs(workflow),
+             *action_mappings(workflow, checkout),
              "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
              "-s", f"GITHUB_TOKEN={TOKEN}", "-s", f"MLFLOW_TRACKING_URI={mlflow_server}"],
             cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, timeout=1500)
