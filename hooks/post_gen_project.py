@@ -15,6 +15,7 @@ TASK = {{ cookiecutter.task | tojson }}
 DEPLOY_TARGET = {{ cookiecutter.deploy_target | tojson }}
 PROJECT = {{ cookiecutter.project | tojson }}
 AUTHOR = {{ cookiecutter.author | tojson }}
+CRUFT_RERENDER = {{ cruft_rerender() }}  # True or False: local_extensions.cruft_rerender, as this file renders
 DATA = Path("data/raw")
 
 
@@ -81,10 +82,22 @@ def first_commit(root: Path, author: str) -> None:
     run(["git", *identity, "commit", "-q", "-m", "Initial commit from the gitops-ml template"], root)
 
 
+def only_template_files() -> bool:
+    """True in the throwaway renders of `cruft update` and `cruft diff`, which diff two renders (or a render
+    and the project) and apply that diff to the user's repo: there the render must hold exactly the
+    template's files. A .git folder or DVC state would enter that diff (binary, machine-specific, and the
+    user's repo has its own), so git and DVC initialisation are left out; the file choices above stay, so
+    both renders match what the user's repo was made of. (pyproject.toml's [tool.cruft] skip keeps the
+    same paths out of updates should cruft ever render elsewhere.)"""
+    return CRUFT_RERENDER
+
+
 def main() -> int:
     root = Path.cwd()
     select_sample_data(root, TASK)
     drop_unused_deploy_files(root, DEPLOY_TARGET)
+    if only_template_files():
+        return 0
     if not shutil.which("git"):
         print("WARNING: git not found: run `git init` and `dvc init` yourself (see README).", file=sys.stderr)
         return 0
