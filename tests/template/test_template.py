@@ -105,8 +105,9 @@ def test_generated_workflows_pass_actionlint_and_zizmor(baked):
     workflows = sorted(str(p) for p in (project / ".github/workflows").glob("*.yml"))
     lint = subprocess.run([str(bin_dir / "actionlint"), *workflows], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    # No config: the generated repo carries no zizmor policy that could relax a rule.
-    audit = subprocess.run([str(bin_dir / "zizmor"), "--offline", "--no-config", "--no-progress", ".github/workflows"],
+    # No config: the generated repo carries no zizmor policy that could relax a rule. `.github` covers
+    # the workflows and dependabot.yml.
+    audit = subprocess.run([str(bin_dir / "zizmor"), "--offline", "--no-config", "--no-progress", ".github"],
                            cwd=project,
                            capture_output=True, text=True)
     assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
