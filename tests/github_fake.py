@@ -2,7 +2,8 @@
 
 It answers with GitHub's response shapes (REST API 2022-11-28) for one repository: issue and PR
 comments, commit statuses, pull requests (list, get, create, update, labels, reviews, the PRs of a
-commit), compare, issues (list, create, update) and deployments with their statuses. It checks the
+commit), compare, issues (list, create, update), deployments with their statuses, and releases (create, get by
+tag, update, list, latest). It checks the
 bearer token, paginates with `Link` headers and lists newest first where GitHub does.
 
 Branches and commits: `refs` maps branch names to SHAs; with `git_dir` (a bare or working
@@ -149,6 +150,8 @@ class State:
     labels: dict[str, dict] = field(default_factory=dict)  # name -> label
     deployments: list[dict] = field(default_factory=list)  # oldest first
     deployment_statuses: dict[int, list[dict]] = field(default_factory=dict)  # id -> statuses, oldest first
+    releases: list[dict] = field(default_factory=list)  # oldest first
+    latest_release: int | None = None  # id of the release GitHub marks "Latest"
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> SHA
     git_dir: Path | None = None  # resolve refs and compare with real git when set
     fail: dict[str, int] = field(default_factory=dict)  # endpoint name -> status, every time
@@ -563,6 +566,74 @@ def make_app(state: State) -> FastAPI:  # noqa: C901 - one small handler per end
         if deployment_id not in state.deployment_statuses:
             return not_found()
         return page(request, list(reversed(state.deployment_statuses[deployment_id])))
+
+    # -- releases -----------------------------------------------------------------------------------
+
+    def release_shape(owner: str, repo: str, given: dict, release_id: int, sha: str | None) -> dict:
+        tag = given["tag_name"]
+        return {"url": api(owner, repo, f"/releases/{release_id}"), "id": release_id, "node_id": f"RE_{release_id}",
+                "html_url": f"{HTML}/{owner}/{repo}/releases/tag/{tag}", "tag_name": tag,
+                "target_commitish": given.get("target_commitish") or "main", "name": given.get("name") or tag,
+                "body": given.get("body") or "", "draft": bool(given.get("draft", False)),
+                "prerelease": bool(given.get("prerelease", False)), "author": user(BOT), "assets": [],
+                "created_at": now_iso(), "published_at": now_iso(),
+                "tarball_url": api(owner, repo, f"/tarball/{tag}"), "zipball_url": api(owner, repo, f"/zipball/{tag}"),
+                "upload_url": f"https://uploads.github.test/repos/{owner}/{repo}/releases/{release_id}/assets{{?name,label}}",
+                "tag_sha": sha}  # not in GitHub's shape: the commit the tag named when the release was made
+
+    def mark_latest(release: dict, make_latest: str) -> None:
+        if make_latest == "true" or (make_latest == "legacy" and state.latest_release is None):
+            state.latest_release = release["id"]
+
+    @app.post("/repos/{owner}/{repo}/releases")
+    async def create_release(owner: str, repo: str, request: Request):
+        if denied := await guard("create_release", request):
+            return denied
+        given = await request.json()
+        if not given.get("tag_name"):
+            return invalid("Release", "tag_name")
+        if any(r["tag_name"] == given["tag_name"] for r in state.releases):
+            return invalid("Release", "tag_name", "already_exists")
+        if given.get("make_latest", "true") not in ("true", "false", "legacy"):
+            return invalid("Release", "make_latest", "invalid")
+        # GitHub creates a missing tag from target_commitish (default: the default branch).
+        sha = state.resolve(given["tag_name"]) or state.resolve(given.get("target_commitish") or "main")
+        release = release_shape(owner, repo, given, state.new_id(), sha)
+        state.releases.append(release)
+        mark_latest(release, given.get("make_latest", "true"))
+        return JSONResponse(release, status_code=201)
+
+    @app.get("/repos/{owner}/{repo}/releases/tags/{tag:path}")
+    async def get_release_by_tag(owner: str, repo: str, tag: str, request: Request):
+        if denied := await guard("get_release_by_tag", request):
+            return denied
+        found = next((r for r in state.releases if r["tag_name"] == tag), None)
+        return JSONResponse(found) if found else not_found()
+
+    @app.get("/repos/{owner}/{repo}/releases/latest")
+    async def get_latest_release(owner: str, repo: str, request: Request):
+        if denied := await guard("get_latest_release", request):
+            return denied
+        found = next((r for r in state.releases if r["id"] == state.latest_release), None)
+        return JSONResponse(found) if found else not_found()
+
+    @app.patch("/repos/{owner}/{repo}/releases/{release_id}")
+    async def update_release(owner: str, repo: str, release_id: int, request: Request):
+        if denied := await guard("update_release", request):
+            return denied
+        found = next((r for r in state.releases if r["id"] == release_id), None)
+        if found is None:
+            return not_found()
+        given = await request.json()
+        for key in ("tag_name", "target_commitish", "name", "body", "draft", "prerelease"):
+            if key in given:
+                found[key] = given[key]
+        mark_latest(found, given.get("make_latest", "false"))
+        return JSONResponse(found)
+
+    @app.get("/repos/{owner}/{repo}/releases")
+    async def list_releases(owner: str, repo: str, request: Request):
+        return await guard("list_releases", request) or page(request, list(reversed(state.releases)))
 
     return app
 

@@ -27,3 +27,15 @@ def test_an_answer_that_is_a_full_sha_is_used_as_is(tmp_path):
 def test_a_template_outside_git_asks_for_a_sha(tmp_path):
     with pytest.raises(TemplateRuntimeError, match="40-character commit SHA"):
         actions_sha({"actions_ref": "v1", "_repo_dir": str(tmp_path)})
+
+
+def test_under_cruft_the_rendered_commit_is_the_pin(tmp_path):
+    """cruft (create, update, diff) sets _commit to the template commit it renders, and no _repo_dir."""
+    other = "89abcdef0123456789abcdef0123456789abcdef"
+    assert actions_sha({"actions_ref": "v1", "_commit": other}) == other
+    assert actions_sha({"actions_ref": SHA, "_commit": other}) == SHA  # an answered SHA still wins
+
+
+def test_neither_cruft_nor_cookiecutter_context_asks_for_a_newer_cruft_or_a_sha():
+    with pytest.raises(TemplateRuntimeError, match="cruft 2.16 or later"):
+        actions_sha({"actions_ref": "v1"})
