@@ -7,8 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scripts import release  # the script, imported from the repo root (pytest's pythonpath)
+from tests.conftest import ROOT
 from tests.github_fake import TOKEN
 
 ReleaseError, Version = release.ReleaseError, release.Version
@@ -287,10 +289,6 @@ def test_the_token_reaches_git_through_the_environment_only():
 
 
 def test_the_release_workflow_runs_ci_first_and_only_its_release_job_can_write():
-    import yaml
-
-    from tests.conftest import ROOT
-
     workflow = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
     assert triggers == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
