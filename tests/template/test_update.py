@@ -119,6 +119,10 @@ def test_cruft_update_brings_the_template_change_and_keeps_the_users_edit(templa
     checked = cruft(generated, "check")
     assert checked.returncode == 0 and "up to date" in checked.stdout, checked.stdout + checked.stderr
     assert git(generated, "status", "--porcelain") == ""
+    # What now sets the repo apart from the template at its new commit: the user's edit, nothing else.
+    diff = cruft(generated, "diff", "--exit-code")
+    assert diff.returncode == 1 and diff.stdout.count("diff --git") == 1, diff.stdout + diff.stderr
+    assert "-PORT ?= 9000\n+PORT ?= 8000" in diff.stdout
 
 
 def test_a_conflicting_edit_is_left_as_a_merge_conflict_to_resolve(template, generated):
