@@ -2,16 +2,22 @@
 
 scikit-learn's ColumnTransformer costs ~2 ms per call whatever the number of rows (validation,
 per-column object handling, stacking), about 25x the estimator itself on one row. The template's
-preprocessor is simple arithmetic once fitted: numeric columns are imputed with a median and
-standardised, categorical columns are imputed with the most frequent value and one-hot encoded.
-`compile_preprocessor` reads those fitted statistics into arrays and lookup tables, then checks
-its output against the real transformer on probe rows; if the pipeline is anything else (you
-changed features.py) or any value differs, it returns None and serving uses the pipeline as is.
+preprocessor is simple arithmetic once fitted: numeric columns are imputed and standardised,
+categorical columns are imputed with the most frequent value and one-hot encoded. Either block may
+be empty (every feature numeric, or every feature categorical).
+
+`compile_preprocessor` reads those fitted statistics into arrays and lookup tables (`plan`), then
+checks its output against the real transformer on probe rows. If the preprocessor is anything else
+(you changed features.py), if anything fails while building or checking, or if any value differs,
+it logs why once and returns None: serving then uses the pipeline as is. The fast path is an
+optimisation and never a reason for serving to fail.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,79 +27,144 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 Transform = Callable[[list[list[Any]]], np.ndarray]
+log = logging.getLogger(__name__)
+
+
+class Unsupported(Exception):
+    """The preprocessor is not one the fast path reproduces; the message says what differs."""
+
+
+@dataclass(frozen=True)
+class NumericBlock:
+    """Impute (fill) then standardise ((x - mean) / scale) the feature columns `columns`."""
+
+    columns: list[int]
+    fill: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+
+@dataclass(frozen=True)
+class CategoricalBlock:
+    """Impute with `fills`, then one-hot encode: `lookups[j]` maps a value of column j to its output index."""
+
+    columns: list[int]
+    fills: list[Any]
+    lookups: list[dict[Any, int]]
+    width: int
+
+
+Block = NumericBlock | CategoricalBlock
 
 
 def _steps(block: Any) -> list[Any]:
     return [step for _, step in block.steps] if isinstance(block, Pipeline) else [block]
 
 
-def _numeric(block: Any, columns: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _numeric(block: Any, columns: list[int]) -> NumericBlock:
     steps = _steps(block)
     if len(steps) != 2 or not isinstance(steps[0], SimpleImputer) or not isinstance(steps[1], StandardScaler):
-        return None
+        raise Unsupported(f"numeric block {[type(s).__name__ for s in steps]} is not SimpleImputer + StandardScaler")
     imputer, scaler = steps
-    if imputer.strategy not in ("median", "mean", "most_frequent", "constant") or imputer.add_indicator:
-        return None
+    if imputer.add_indicator:
+        raise Unsupported("numeric imputer adds indicator columns")
     mean = scaler.mean_ if scaler.with_mean else np.zeros(len(columns))
     scale = scaler.scale_ if scaler.with_std else np.ones(len(columns))
-    return imputer.statistics_.astype(float), mean, scale
+    return NumericBlock(columns, np.asarray(imputer.statistics_, dtype=float), np.asarray(mean, dtype=float),
+                        np.asarray(scale, dtype=float))
 
 
-def _categorical(block: Any) -> tuple[list[Any], list[dict[Any, int]], int] | None:
+def _categorical(block: Any, columns: list[int]) -> CategoricalBlock:
     steps = _steps(block)
     if len(steps) != 2 or not isinstance(steps[0], SimpleImputer) or not isinstance(steps[1], OneHotEncoder):
-        return None
+        raise Unsupported(f"categorical block {[type(s).__name__ for s in steps]} is not SimpleImputer + OneHotEncoder")
     imputer, encoder = steps
     if encoder.drop is not None or encoder.handle_unknown != "ignore" or imputer.add_indicator:
-        return None
+        raise Unsupported("one-hot encoder drops categories, errors on unknown ones, or the imputer adds indicators")
     if getattr(encoder, "_infrequent_enabled", False):
-        return None
+        raise Unsupported("one-hot encoder groups infrequent categories")
     lookups, offset = [], 0
     for categories in encoder.categories_:
         lookups.append({value: offset + i for i, value in enumerate(categories.tolist())})
         offset += len(categories)
-    return list(imputer.statistics_), lookups, offset
+    return CategoricalBlock(columns, list(imputer.statistics_), lookups, offset)
+
+
+def plan(preprocessor: Any) -> list[Block]:
+    """The fitted preprocessor as plain arrays and lookup tables, block by block in output order.
+
+    Raises Unsupported when it is not the template's kind of preprocessor. Blocks over no columns
+    (scikit-learn leaves those unfitted) are left out, as the transformer's output leaves them out.
+    """
+    if not isinstance(preprocessor, ColumnTransformer):
+        raise Unsupported(f"the preprocessor is a {type(preprocessor).__name__}, not a ColumnTransformer")
+    if getattr(preprocessor, "sparse_output_", False):
+        raise Unsupported("the preprocessor's output is sparse")
+    blocks: list[Block] = []
+    for name, block, columns in preprocessor.transformers_:
+        columns = list(columns)
+        if block == "drop" or not columns:
+            continue
+        if name == "numeric":
+            blocks.append(_numeric(block, columns))
+        elif name == "categorical":
+            blocks.append(_categorical(block, columns))
+        else:
+            raise Unsupported(f"block {name!r} over columns {columns} is neither 'numeric' nor 'categorical'")
+    if not blocks:
+        raise Unsupported("the preprocessor transforms no columns")
+    return blocks
 
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def compile_preprocessor(preprocessor: Any, probe: np.ndarray) -> Transform | None:
-    """A function of rows (lists in contract order) equal to `preprocessor.transform`, or None."""
-    if not isinstance(preprocessor, ColumnTransformer) or preprocessor.sparse_output_:
-        return None
-    blocks = [(name, block, list(cols)) for name, block, cols in preprocessor.transformers_ if block != "drop"]
-    if len(blocks) != 2 or blocks[0][0] != "numeric" or blocks[1][0] != "categorical":
-        return None
-    (_, numeric_block, numeric_cols), (_, categorical_block, categorical_cols) = blocks
-    numeric = _numeric(numeric_block, numeric_cols)
-    categorical = _categorical(categorical_block)
-    if numeric is None or categorical is None:
-        return None
-    fill, mean, scale = numeric
-    fills, lookups, width = categorical
-    width_numeric = len(numeric_cols)
+def transform_of(blocks: list[Block]) -> Transform:
+    """A function of rows (lists in contract order) computing the blocks' output, side by side."""
+    width = sum(block.width for block in blocks)
+    offsets = np.cumsum([0] + [block.width for block in blocks]).tolist()
+    numeric = [(offsets[i], b) for i, b in enumerate(blocks) if isinstance(b, NumericBlock)]
+    categorical = [(offsets[i], b) for i, b in enumerate(blocks) if isinstance(b, CategoricalBlock)]
 
     def transform(rows: list[list[Any]]) -> np.ndarray:
-        out = np.zeros((len(rows), width_numeric + width))
-        values = np.array([[row[i] for i in numeric_cols] for row in rows], dtype=float)  # None -> nan
-        values = np.where(np.isnan(values), fill, values)
-        out[:, :width_numeric] = (values - mean) / scale
-        for r, row in enumerate(rows):
-            for j, column in enumerate(categorical_cols):
-                value = row[column]
-                index = lookups[j].get(fills[j] if _is_missing(value) else value)
-                if index is not None:  # unknown categories encode as all zeros, like handle_unknown="ignore"
-                    out[r, width_numeric + index] = 1.0
+        out = np.zeros((len(rows), width))
+        for start, block in numeric:
+            values = np.array([[row[i] for i in block.columns] for row in rows], dtype=float)  # None -> nan
+            values = np.where(np.isnan(values), block.fill, values)
+            out[:, start:start + block.width] = (values - block.mean) / block.scale
+        for start, block in categorical:
+            for r, row in enumerate(rows):
+                for j, column in enumerate(block.columns):
+                    value = row[column]
+                    index = block.lookups[j].get(block.fills[j] if _is_missing(value) else value)
+                    if index is not None:  # unknown categories encode as all zeros, like handle_unknown="ignore"
+                        out[r, start + index] = 1.0
         return out
 
+    return transform
+
+
+def compile_preprocessor(preprocessor: Any, probe: np.ndarray) -> Transform | None:
+    """A function of rows equal to `preprocessor.transform` on `probe`, or None (logged once, with why)."""
     try:
+        transform = transform_of(plan(preprocessor))
         expected = np.asarray(preprocessor.transform(probe), dtype=float)
         actual = transform(probe.tolist())
-    except (TypeError, ValueError):
+        if expected.shape != actual.shape:
+            raise Unsupported(f"output shape {actual.shape} differs from the pipeline's {expected.shape}")
+        if not np.allclose(expected, actual, rtol=1e-9, atol=1e-12, equal_nan=True):
+            raise Unsupported("output differs from the pipeline's on the probe rows")
+    except Unsupported as reason:
+        log.info("fast path not used, serving runs the pipeline as is: %s", reason)
         return None
-    if expected.shape != actual.shape or not np.allclose(expected, actual, rtol=1e-9, atol=1e-12, equal_nan=True):
+    except Exception as error:  # noqa: BLE001 - the fast path may never be a reason for serving to fail
+        log.warning("fast path not used, serving runs the pipeline as is: building it failed with %s: %s",
+                    type(error).__name__, error)
         return None
     return transform
 

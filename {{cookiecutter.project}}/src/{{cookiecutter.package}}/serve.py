@@ -10,11 +10,14 @@ Why it is built this way (measurements in docs/serving.md of the gitops-ml repos
   gets a 422 that names it, and the OpenAPI schema documents every feature.
 - The body is parsed with orjson and validated once; rows go straight into the arrays the
   pipeline takes (contract order): no per-request DataFrame, no MLflow pyfunc layer.
-- The fitted preprocessor runs as its vectorised twin when that is provably equal (fastpath.py).
+- The fitted preprocessor runs as its vectorised twin when that is provably equal (fastpath.py);
+  anything going wrong with that twin falls back to the pipeline as is, logged once.
 - The endpoint is `async`; requests arriving in the same event-loop turn share one estimator call
   (MicroBatcher). A sync endpoint would add a thread-pool hop per request.
-- The model is loaded natively with skops; mlflow is imported only to resolve `models:/` URIs, so
-  the serving image does not need it.
+- The model is loaded natively with skops (`load_model`), with a constant allowlist of types kept
+  here, never the list the model file declares about itself; pickle and cloudpickle are refused.
+  mlflow is imported only to resolve `models:/` URIs, so the serving image does not need it.
+- The body is capped by the bytes actually read (chunked bodies declare no length): 413.
 - After loading, `gc.freeze()` moves the model's objects out of the collector's reach, which
   removes 100+ ms collector pauses from the latency tail.
 """
@@ -25,8 +28,10 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import math
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -39,12 +44,15 @@ import orjson
 import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema, create_model
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package }}.fastpath import compile_preprocessor, probe_rows
 
 DEFAULT_MAX_ROWS = 1000
+log = logging.getLogger(__name__)
+
+
 def _whole_number(value: Any) -> Any:
     """JSON (and JSON Schema) count 6.0 as an integer; strict validation would refuse it."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -94,25 +102,87 @@ def _resolve(source: str) -> tuple[Path, dict[str, Any]]:
     return path, json.loads(registry.read_text()) if registry.is_file() else {"source": source}
 
 
-def load(source: str) -> LoadedModel:
-    path, info = _resolve(source)
-    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
-    flavor = (mlmodel.get("flavors") or {}).get("sklearn")
-    if not flavor:
-        raise ModelLoadError(f"{source}: not a scikit-learn MLflow model (flavors: {list(mlmodel.get('flavors', {}))})")
+# Types skops does not trust by default that scikit-learn pipelines need: the fitted trees of random
+# forests and gradient boosting, and numpy dtypes. The same constant as gitops-ml's TRUSTED_TYPES
+# (gitops_ml/io/model_dir.py; a test checks they are equal). Never the list a model file declares
+# about itself (MLmodel's skops_trusted_types): a model file is data, and must not decide what runs.
+TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
+def load_native(path: Path, flavor: dict[str, Any], source: str) -> Any:
+    """The fitted scikit-learn model from its skops file: allowlisted types only, never pickle."""
     if flavor.get("serialization_format") != "skops":
         raise ModelLoadError(
-            f"{source}: serialization format '{flavor.get('serialization_format')}' is not served; "
-            "re-log the model with the default 'skops' format (pickles can run arbitrary code)"
+            f"{source}: serialization format '{flavor.get('serialization_format')}' is refused: pickle and "
+            "cloudpickle run code when loaded. Re-log the model with the default 'skops' format (`gitops-ml train`)"
         )
     import skops.io
 
-    model = skops.io.load(path / flavor["pickled_model"], trusted=flavor.get("skops_trusted_types") or [])
+    file = (path / str(flavor.get("pickled_model", ""))).resolve()
+    if not file.is_file() or not file.is_relative_to(path.resolve()):
+        raise ModelLoadError(f"{source}: the model file {flavor.get('pickled_model')!r} is not inside the folder")
+    unknown = sorted(set(skops.io.get_untrusted_types(file=file)) - set(TRUSTED_TYPES))
+    if unknown:
+        raise ModelLoadError(
+            f"{source}: the model uses type(s) {unknown} that serving does not load (allowed beyond skops's "
+            f"defaults: {list(TRUSTED_TYPES)}); a model file must not be able to run code. Use scikit-learn "
+            "estimators, or add a type you trust to TRUSTED_TYPES here and in gitops-ml in a reviewed change"
+        )
+    return skops.io.load(file, trusted=list(TRUSTED_TYPES))
+
+
+def load_model(path: Path, mlmodel: dict[str, Any], source: str) -> Any:
+    """The model object serving predicts with. The one place that decides how a model is loaded."""
+    flavor = (mlmodel.get("flavors") or {}).get("sklearn")
+    if not flavor:
+        raise ModelLoadError(f"{source}: not a scikit-learn MLflow model (flavors: {list(mlmodel.get('flavors', {}))})")
+    return load_native(path, flavor, source)
+
+
+def load(source: str) -> LoadedModel:
+    path, info = _resolve(source)
+    mlmodel = yaml.safe_load((path / "MLmodel").read_text()) or {}
     meta = (mlmodel.get("metadata") or {}).get("gitops_ml")
     if not meta:
         raise ModelLoadError(f"{source}: MLmodel has no metadata.gitops_ml block; train it with this repository")
+    model = load_model(path, mlmodel, source)
     info = {**{k: v for k, v in meta.items() if k not in ("features", "classes")}, **info}
-    return LoadedModel(model, meta["features"], meta["task"], meta.get("classes"), info)
+    return LoadedModel(model, [_as_trained(f) for f in meta["features"]], meta["task"], meta.get("classes"), info)
+
+
+def _as_trained(feature: dict[str, Any]) -> dict[str, Any]:
+    """The feature with its categories as the pipeline saw them in training: text, as CSV cells are read."""
+    if feature["type"] != "category":
+        return feature
+    return {**feature, "categories": [c if isinstance(c, str) else _text(c) for c in feature["categories"]]}
+
+
+def _text(value: Any) -> str:
+    return str(value)  # as pandas writes ints and bools to CSV: 0, True
+
+
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def category_field(categories: list[str]) -> Any:
+    """A field accepting exactly the declared categories, and JSON numbers or booleans for those that are
+    numbers or booleans written as text ("0", "true"): each is mapped to the text the pipeline was trained on."""
+    aliases: dict[tuple[type, Any], str] = {}
+    for text in categories:
+        if _INTEGER.fullmatch(text):
+            aliases[(int, int(text))] = text
+        elif text.lower() in ("true", "false"):
+            aliases[(bool, text.lower() == "true")] = text
+
+    def to_text(value: Any) -> Any:
+        return aliases.get((type(value), value), value) if isinstance(value, int) else value
+
+    accepted = [*categories, *(value for _, value in aliases)]
+    return Annotated[Literal[tuple(categories)], BeforeValidator(to_text), WithJsonSchema({"enum": accepted})]
 
 
 def row_model(features: list[dict[str, Any]]):
@@ -120,7 +190,7 @@ def row_model(features: list[dict[str, Any]]):
     fields: dict[str, Any] = {}
     for feature in features:
         if feature["type"] == "category":
-            kind: Any = Literal[tuple(feature["categories"])]
+            kind: Any = category_field(feature["categories"])
             extra: dict[str, Any] = {}
         else:
             kind = PYTHON_TYPES[feature["type"]]
@@ -152,23 +222,34 @@ class Predictor:
         self.preprocess = None
         if isinstance(model, Pipeline) and len(model.steps) == 2:
             self.preprocess = compile_preprocessor(model[0], probe_rows(loaded.features))
-        self.estimator = model[-1] if self.preprocess else model
 
     def values(self, rows: list[Any]) -> list[list[Any]]:
         """Validated rows as lists in contract order, missing values as NaN."""
         nan = math.nan
         return [[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows]
 
+    def _estimate(self, method: str, values: list[list[Any]]) -> np.ndarray:
+        model = self.loaded.model
+        if self.preprocess is not None:
+            try:
+                inputs = self.preprocess(values)
+            except Exception as error:  # noqa: BLE001 - the fast path may never fail a prediction
+                log.warning("fast path failed (%s: %s); serving runs the pipeline as is from now on",
+                            type(error).__name__, error)
+                self.preprocess = None
+            else:
+                return getattr(model[-1], method)(inputs)
+        return getattr(model, method)(np.array(values, dtype=object))
+
     def predict_values(self, values: list[list[Any]]) -> dict[str, Any]:
         """Predict rows given as lists in contract order (missing values as NaN)."""
-        inputs = self.preprocess(values) if self.preprocess else np.array(values, dtype=object)
         if self.proba:
-            proba = self.estimator.predict_proba(inputs)
+            proba = self._estimate("predict_proba", values)
             labels = self.classes[proba.argmax(axis=1)] if len(self.classes) else proba.argmax(axis=1)
             result: dict[str, Any] = {"predictions": labels.tolist()}
             result["probabilities"] = (proba[:, 1] if proba.shape[1] == 2 else proba).tolist()
         else:
-            result = {"predictions": self.estimator.predict(inputs).tolist()}
+            result = {"predictions": self._estimate("predict", values).tolist()}
         result["model_version"] = self.loaded.info.get("version")
         return result
 
@@ -206,6 +287,21 @@ class MicroBatcher:
             end = start + len(values)
             future.set_result({k: v[start:end] if isinstance(v, list) else v for k, v in result.items()})
             start = end
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as more than `limit` bytes were declared or read (chunked bodies
+    declare no length): a huge body is refused without being held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error(status: int, detail: Any) -> Response:
@@ -317,11 +413,12 @@ def create_app(source: str, max_rows: int | None = None) -> FastAPI:
         active: Predictor | None = state["predictor"]
         if active is None:
             return _error(503, "model is loading")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > active.max_rows * MAX_BYTES_PER_ROW:
-            return _error(413, f"body of {declared} bytes; the limit is {active.max_rows * MAX_BYTES_PER_ROW}")
+        limit = active.max_rows * MAX_BYTES_PER_ROW
+        raw = await read_body(request, limit)
+        if raw is None:
+            return _error(413, f"body over {limit} bytes; the limit is {limit} (SERVE_MAX_ROWS x {MAX_BYTES_PER_ROW})")
         try:
-            payload = orjson.loads(await request.body())
+            payload = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             return _error(422, [{"loc": ["body"], "msg": f"invalid JSON: {error}", "type": "json_invalid"}])
         batch = isinstance(payload, dict) and "rows" in payload and "rows" not in active.names
