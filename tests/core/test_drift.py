@@ -71,3 +71,10 @@ def test_evidently_finds_no_drift_in_an_independent_sample_without_drift(referen
     result = measure_drift(reference, _current(tmp_path, drift=0.0), template_files.contract())
     assert not result.drifted
     assert result.share < 0.3
+
+
+def test_ks_columns_drift_at_a_p_value_equal_to_the_threshold():
+    """Evidently decides KS as p <= threshold and chi-square as p < threshold; `inclusive` names the KS columns."""
+    result = decide_drift({"num": 0.05, "cat": 0.05}, 0.05, 0.5, inclusive={"num"})
+    assert result.drifted_columns == ["num"]
+    assert result.drifted

@@ -11,7 +11,6 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -21,9 +20,6 @@ from gitops_ml.core.contract import Contract
 from gitops_ml.core.drift import drift_check, drift_skipped
 from gitops_ml.core.report import data_check_markdown, data_check_table
 from gitops_ml.io import csv_input, gha
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -44,10 +40,15 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _measure(frame: pd.DataFrame, contract: Contract, reference: Path | None, root: Path, out: Path,
+def _measure(data: Path, contract: Contract, reference: Path | None, root: Path, out: Path,
              fail_on_drift: bool) -> tuple[list[CheckResult], dict | None]:
-    """The drift check result(s) and the drift summary for result.json."""
-    from gitops_ml.io.evidently_drift import METHOD, measure_drift
+    """The drift check result(s) and the drift summary for result.json.
+
+    The decision is the drift engine's, over all rows of both files; Evidently's HTML report is drawn
+    on a sample of each.
+    """
+    from gitops_ml.io.drift_engine import DriftDataError, Table, measure_contract
+    from gitops_ml.io.evidently_drift import HTML_SAMPLE_ROWS, METHOD
 
     with tempfile.TemporaryDirectory(prefix="gitops-ml-reference-") as tmp:
         if reference is None:
@@ -59,15 +60,16 @@ def _measure(frame: pd.DataFrame, contract: Contract, reference: Path | None, ro
             reference, source = champion.path, champion.source
         else:
             source = _shown(reference, root)
-        reference_frame, reference_results = csv_input.check_file(reference, contract)
-        if reference_frame is None:
-            return [drift_skipped(f"the reference data {source} is unreadable: {reference_results[0].seen}")], None
-        missing = [name for name in contract.data.features if name not in reference_frame or name not in frame]
-        if missing:
-            return [drift_skipped(f"feature column(s) {missing} missing from the data or the reference {source}")], None
         with gha.group(f"drift against {source}"):
-            drift = measure_drift(reference_frame, frame, contract, out / "drift.html")
-    summary = {"reference": source, "method": METHOD, "report": "drift.html", **drift.to_dict()}
+            try:
+                drift, measured = measure_contract(Table.file(reference, source), Table.file(data, _shown(data, root)),
+                                                   contract, out / "drift.html")
+            except DriftDataError as error:
+                return [drift_skipped(f"the reference data or the data cannot be compared: {error}")], None
+    summary = {"reference": source, "method": METHOD, "report": "drift.html",
+               "report_sample_rows": HTML_SAMPLE_ROWS, "rows": {"reference": measured.n_reference,
+                                                                "current": measured.n_current},
+               **drift.to_dict()}
     return [drift_check(drift, fail_on_drift)], summary
 
 
@@ -78,7 +80,7 @@ def run(contract: Contract, inputs: Inputs) -> dict:
     (out / "drift.html").unlink(missing_ok=True)  # never leave an older run's report next to this one
     drift_summary = None
     if not inputs.no_drift and contract.drift.check_on_data_check and frame is not None:
-        drift_results, drift_summary = _measure(frame, contract, inputs.reference, root, out, inputs.fail_on_drift)
+        drift_results, drift_summary = _measure(data, contract, inputs.reference, root, out, inputs.fail_on_drift)
         results += drift_results
     shown = _shown(data, root)
     result = {

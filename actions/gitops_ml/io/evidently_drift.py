@@ -1,9 +1,15 @@
-"""Drift of current data against reference data, measured by Evidently and decided by `core.drift`.
+"""Evidently: the drift report people read (HTML), and the reference implementation the engine matches.
 
-Evidently picks a test per column by type and size unless told; its distance-based tests (for
-larger samples) score on another scale than p-values. The contract's `drift.column_threshold` is
-one number, so every column gets a p-value test here: Kolmogorov-Smirnov for numbers, chi-square
-for categories and booleans. Evidently is imported inside the function: importing it takes seconds.
+The drift decision is computed by `io.drift_engine` over all rows; Evidently renders its HTML report
+on a bounded sample (`HTML_SAMPLE_ROWS` of each dataset), so the report stays fast and small however
+large the data. `measure_drift` runs Evidently's own tests on whole frames: the benchmark and the
+tests compare the engine with it.
+
+Evidently picks a test per column by type and size unless told (above 1000 rows it switches
+numbers to Wasserstein distance and categories to Jensen-Shannon, which score on another scale than
+p-values). The contract's `drift.column_threshold` is one p-value, so every column gets a p-value
+test here: Kolmogorov-Smirnov for numbers, chi-square for categories and booleans. Evidently is
+imported inside the functions: importing it takes seconds.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from pathlib import Path
 import pandas as pd
 
 from gitops_ml.core.contract import Contract
-from gitops_ml.core.drift import DriftResult, decide_drift
+from gitops_ml.core.drift import CHISQUARE, KS, DriftResult, decide_drift
 
-NUMERIC_TEST, CATEGORICAL_TEST = "ks", "chisquare"
-METHOD = "p-value of a two-sample test per column: Kolmogorov-Smirnov (numeric), chi-square (categorical)"
+NUMERIC_TEST, CATEGORICAL_TEST = KS, CHISQUARE
+HTML_SAMPLE_ROWS = 5000
+METHOD = ("p-value of a two-sample test per column over all rows, as Evidently computes it: "
+          "Kolmogorov-Smirnov (numeric), chi-square (categorical)")
 
 
 def _typed(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
@@ -27,26 +35,41 @@ def _typed(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> p
     return typed
 
 
-def measure_drift(reference: pd.DataFrame, current: pd.DataFrame, contract: Contract,
-                  html_path: Path | None = None) -> DriftResult:
-    """Drift of the contract's feature columns (all values strings, as read for the checks)."""
+def _split(contract: Contract, columns) -> tuple[list[str], list[str]]:
+    features = [name for name in contract.data.features if name in columns]
+    numeric = [name for name in features if contract.data.columns[name].is_numeric]
+    return numeric, [name for name in features if name not in numeric]
+
+
+def _run(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str],
+         contract: Contract):
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    columns = contract.data.columns
-    features = [name for name in contract.data.features if name in reference.columns and name in current.columns]
-    numeric = [name for name in features if columns[name].is_numeric]
-    categorical = [name for name in features if not columns[name].is_numeric]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     report = Report(
         [DataDriftPreset(columns=numeric + categorical, num_method=NUMERIC_TEST, cat_method=CATEGORICAL_TEST,
                          threshold=contract.drift.column_threshold, drift_share=contract.drift.max_drifted_share)],
         include_tests=True,
     )
-    snapshot = report.run(
-        reference_data=Dataset.from_pandas(_typed(reference, numeric, categorical), data_definition=definition),
-        current_data=Dataset.from_pandas(_typed(current, numeric, categorical), data_definition=definition),
-    )
+    return report.run(reference_data=Dataset.from_pandas(reference, data_definition=definition),
+                      current_data=Dataset.from_pandas(current, data_definition=definition))
+
+
+def save_html(reference: pd.DataFrame, current: pd.DataFrame, contract: Contract, html_path: Path) -> None:
+    """Evidently's HTML report of typed frames (numbers as floats, categories as text), e.g. the engine's samples."""
+    numeric, categorical = _split(contract, set(reference.columns) & set(current.columns))
+    snapshot = _run(reference[numeric + categorical], current[numeric + categorical], numeric, categorical, contract)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(html_path))
+
+
+def measure_drift(reference: pd.DataFrame, current: pd.DataFrame, contract: Contract,
+                  html_path: Path | None = None) -> DriftResult:
+    """Evidently's own drift decision on whole frames of strings (as read for the checks)."""
+    numeric, categorical = _split(contract, set(reference.columns) & set(current.columns))
+    snapshot = _run(_typed(reference, numeric, categorical), _typed(current, numeric, categorical), numeric,
+                    categorical, contract)
     if html_path is not None:
         html_path.parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html_path))
@@ -56,4 +79,5 @@ def measure_drift(reference: pd.DataFrame, current: pd.DataFrame, contract: Cont
         if metric["config"]["type"].endswith(":ValueDrift")
     }
     ordered = {name: scores[name] for name in numeric + categorical}  # contract order, for stable reports
-    return decide_drift(ordered, contract.drift.column_threshold, contract.drift.max_drifted_share)
+    return decide_drift(ordered, contract.drift.column_threshold, contract.drift.max_drifted_share,
+                        inclusive=set(numeric))  # Evidently: KS drifts at p <= threshold, chi-square at p <
