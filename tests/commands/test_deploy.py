@@ -5,7 +5,8 @@ running the config file generated repos ship, the MLflow server. Every failure i
 (an image that is never ready, one that exits, one whose model lies about its version, a proxy
 whose API disappears, a URL the proxy does not serve) must end with the old version still serving
 through the proxy, the new container gone, the champion alias where it was, and exit 1 with the
-reason (and the new container's last log lines).
+reason (and the new container's last log lines). Every deploy and rollback is also recorded as a
+GitHub deployment in the local fake of GitHub's REST API (the one part that is not real).
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ class Ship:
         found = self.docker.containers.list(all=True, filters={"label": f"{LABEL}.environment={environment}"})
         return sorted(c.name for c in found if c.labels.get(f"{LABEL}.model") == SHIP_MODEL)
 
+    def deployments(self, environment) -> list[tuple[str, str, list[str]]]:
+        """GitHub deployments to `environment`, oldest first: (version, task, states oldest first)."""
+        found = [d for d in self.github.deployments if d["environment"] == environment]
+        return [(d["payload"]["version"], d["task"], [s["state"] for s in self.github.deployment_statuses[d["id"]]])
+                for d in found]
+
+    def last_status(self, environment) -> dict:
+        deployment = [d for d in self.github.deployments if d["environment"] == environment][-1]
+        return self.github.deployment_statuses[deployment["id"]][-1]
+
     def aliases(self) -> tuple[str | None, str | None]:
         champion, previous = self.registry.by_alias(CHAMPION), self.registry.by_alias(PREVIOUS)
         return champion and champion.version, previous and previous.version
@@ -96,10 +107,13 @@ def predict(url: str, rows: list[dict]) -> dict:
 
 
 @pytest.fixture
-def ship(ship_project, shipped, tracking, monkeypatch, docker_client):
-    for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+def ship(ship_project, shipped, tracking, monkeypatch, docker_client, github_fake):
+    for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_SHA"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", github_fake.token)  # deploys record GitHub deployments in the fake
+    monkeypatch.setenv("GITHUB_REPOSITORY", f"acme/{SHIP_MODEL}")
     helper = Ship(ship_project, shipped, docker_client)
+    helper.github = github_fake
     helper.registry.set_alias(CHAMPION, "1")
     contract = helper.contract_path.read_text()
     yield helper
@@ -139,6 +153,12 @@ def test_deploys_behind_the_proxy_then_replaces_the_old_version(ship, haproxy, c
     assert slots["blue"].admin == "maint" and slots["green"].serving
     assert ship.registry.get("2").tags[f"deploy.{env}.status"] == "success"
     assert ship.aliases()[0] == "1"  # deploying never moves an alias; promote does, after this
+    # GitHub: each deploy is a deployment; the replaced one is inactive, the live one has the URL.
+    assert ship.deployments(env) == [("1", "deploy", ["in_progress", "success", "inactive"]),
+                                     ("2", "deploy", ["in_progress", "success"])]
+    latest = ship.github.deployments[-1]
+    assert (latest["sha"], latest["payload"]["image"]) == ("2" * 40, ship.image("2"))  # the version's commit
+    assert ship.last_status(env)["environment_url"] == proxy.url
     assert "smoke test passed: 50 golden rows predicted as version 2 does offline" in capsys.readouterr().out
 
 
@@ -212,6 +232,9 @@ def test_a_bad_image_never_replaces_the_serving_one(ship, haproxy, broken_images
     assert f"removed the new container {SHIP_MODEL}-{env}-green" in result["undo"]
     assert HAProxy(proxy.admin).slot("model", "green").admin == "maint"
     assert ship.registry.get("2").tags[f"deploy.{env}.status"] == "failure"
+    assert ship.deployments(env) == [("1", "deploy", ["in_progress", "success"]),  # still live, never inactive
+                                     ("2", "deploy", ["in_progress", "failure"])]
+    assert ship.last_status(env)["description"].startswith(f"failed at {step}: ")
     shown = capsys.readouterr()
     assert f"failed at {step}" in shown.err and reason in shown.err
     if log:
@@ -329,6 +352,12 @@ def test_rollback_redeploys_the_previous_champion_then_swaps_the_aliases(ship, h
     assert serving(proxy.url)["image_digest"] == ship.digest("1")  # by the digest recorded on version 1
     assert ship.aliases() == ("1", "2")
     assert ship.containers(env) == [f"{SHIP_MODEL}-{env}-green"]
+    # Reported as a failed deployment, never a success; version 2's deployment is no longer live.
+    assert ship.deployments(env) == [("2", "deploy", ["in_progress", "success", "inactive"]),
+                                     ("1", "deploy:rollback", ["in_progress", "failure"])]
+    status = ship.last_status(env)
+    assert status["description"] == "rolled back: version 2 replaced by version 1: version 2 misbehaves"
+    assert status["environment_url"] == proxy.url
 
 
 def test_a_rollback_whose_redeploy_fails_moves_no_alias(ship, haproxy):
@@ -343,3 +372,19 @@ def test_a_rollback_whose_redeploy_fails_moves_no_alias(ship, haproxy):
     assert ship.aliases() == ("2", "1")
     assert serving(proxy.url)["image_digest"] == ship.digest("2")
     assert ship.result(env)["step"] == "smoke"
+    assert ship.deployments(env) == [("2", "deploy", ["in_progress", "success"]),
+                                     ("1", "deploy:rollback", ["in_progress", "failure"])]
+    assert "version 2 still serves" in ship.last_status(env)["description"]
+
+
+def test_a_token_that_cannot_record_deployments_stops_the_deploy_before_anything_moves(ship, haproxy, capsys):
+    proxy = haproxy()
+    env = ship.environment("prod-no-permission", proxy)
+    assert ship.deploy(env, "1") == 0
+    ship.github.fail["create_deployment"] = 403
+    capsys.readouterr()
+
+    assert ship.deploy(env, "2") == 2
+    assert "deployments: write" in capsys.readouterr().err
+    assert ship.containers(env) == [f"{SHIP_MODEL}-{env}-blue"]  # nothing was started
+    assert serving(proxy.url)["image_digest"] == ship.digest("1")

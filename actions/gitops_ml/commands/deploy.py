@@ -21,6 +21,7 @@ import click
 
 from gitops_ml.commands import options, resolve
 from gitops_ml.commands.build_image import golden_for, rows_file
+from gitops_ml.commands.deploy_record import Recorder
 from gitops_ml.core.contract import Contract
 from gitops_ml.core.deploy import DeployResult, short_reason, summary_markdown
 from gitops_ml.core.image import ImageRef, parse_ref
@@ -43,6 +44,7 @@ class Inputs:
     golden: Path | None = None
     data: Path | None = None
     out: Path | None = None
+    github: options.GitHubTarget | None = None
 
 
 def backend_for(contract: Contract, root: Path) -> Backend:
@@ -135,16 +137,26 @@ def record(registry: Registry, result: DeployResult) -> None:
 
 
 def redeploy(contract: Contract, version: str, environment: str, root: Path, image: str | None = None,
-             golden: Path | None = None, data: Path | None = None, backend: Backend | None = None) -> DeployResult:
-    """Deploy a registered version's recorded image to `environment`, smoke-tested, and record the outcome."""
+             golden: Path | None = None, data: Path | None = None, backend: Backend | None = None,
+             github: options.GitHubTarget | None = None, rollback_from: str | None = None,
+             reason: str | None = None) -> DeployResult:
+    """Deploy a registered version's recorded image to `environment`, smoke-tested, and record the outcome.
+
+    With a usable `github` target the deploy is also a GitHub deployment (deploy_record.py); with
+    `rollback_from` it is recorded as the rollback from that version (always a failed deployment).
+    """
     check_environment(contract, environment)
     registry = Registry.for_contract(contract)
     found = registry.get(version)
     ref = image_of(found, image)
     expected = expectations(contract, registry, found.version, root, golden, data)
+    recorder = Recorder(github)
+    recorder.start(registry.name, found.version, str(ref), environment, found.tags.get("git_sha"),
+                   rollback_from, reason)
     with gha.group(f"deploy {registry.name} version {found.version} to {environment} ({ref})"):
         result = (backend or backend_for(contract, root))(contract, environment, ref, expected)
     record(registry, result)
+    recorder.finish(result)
     return result
 
 
@@ -171,7 +183,8 @@ def run(contract: Contract, inputs: Inputs) -> DeployResult:
     check_environment(contract, inputs.environment)
     registry = Registry.for_contract(contract)
     version = inputs.version or resolve.version_for(registry, inputs.root, inputs.pr_number, fallback_latest=False)
-    result = redeploy(contract, version, inputs.environment, inputs.root, inputs.image, inputs.golden, inputs.data)
+    result = redeploy(contract, version, inputs.environment, inputs.root, inputs.image, inputs.golden, inputs.data,
+                      github=inputs.github)
     report(result, inputs.out or inputs.root / "reports")
     return result
 
@@ -183,7 +196,7 @@ def run(contract: Contract, inputs: Inputs) -> DeployResult:
               help="a name under deploy.environments in the contract")
 @click.option("--version", envvar="GITOPS_ML_VERSION", default=None,
               help="model version to deploy [default: the one tagged for --pr-number, else reports/train.json's]")
-@options.pr_number
+@options.github
 @click.option("--image", envvar="GITOPS_ML_IMAGE", default=None,
               help="REPOSITORY@sha256:... [default: the image build-image recorded on the version]")
 @options.path_option("--golden", envvar="GITOPS_ML_GOLDEN", default=None,

@@ -32,6 +32,7 @@ class Inputs:
     reason: str
     by: str | None = None
     environment: str | None = None  # redeploy the previous champion's image there first
+    github: options.GitHubTarget | None = None  # record the rollback as a GitHub deployment (always failed)
 
 
 def run(contract: Contract, inputs: Inputs) -> dict:
@@ -46,7 +47,8 @@ def run(contract: Contract, inputs: Inputs) -> dict:
             "`gitops-ml promote --version N --force --reason ...` instead."
         )
     if environment is not None:
-        result = deploy.redeploy(contract, previous.version, environment, root)
+        result = deploy.redeploy(contract, previous.version, environment, root, github=inputs.github,
+                                 rollback_from=current.version if current else "none", reason=reason)
         deploy.report(result, root / "reports")
         if not result.ok:
             gha.log(f"not rolling back {registry.name}: redeploying version {previous.version} to {environment} "
@@ -78,6 +80,7 @@ def run(contract: Contract, inputs: Inputs) -> dict:
 @click.option("--by", envvar="GITOPS_ML_BY", default=None, help="who [default: GITHUB_ACTOR or the local user]")
 @click.option("--environment", envvar="GITOPS_ML_ENVIRONMENT", default=None,
               help="redeploy the previous champion's image there first [default: move the aliases only]")
+@options.github
 def cli(**given) -> int:
     """Put the previous champion back: redeploy its image (with --environment), then swap the aliases."""
     contract, inputs = options.build(Inputs, given)
