@@ -126,6 +126,9 @@ NOT_CSV = [
     ("xlsx workbook", b"PK\x03\x04" + _random_bytes(200), "ZIP archive (an .xlsx workbook is one)"),
     ("random bytes", _random_bytes(4096), "binary data"),
     ("latin-1 text", "age,region\n30,S\xe9te\n".encode("latin-1"), "not UTF-8 text"),
+    ("latin-1 after UTF-8 text", b"age,region\n30,S\xc3\xa8te\n\n31,S\xe9te\n", "byte 25 on line 4"),
+    ("semicolon-delimited", b"age;region\n30;north\n", "separate values with semicolons"),
+    ("tab-delimited", b"age\tregion\n30\tnorth\n", "separate values with tabs"),
     ("ragged rows", b"age,region\n30,north\n31,south,extra,fields\n", "not well-formed CSV"),
 ]
 
@@ -163,7 +166,7 @@ def test_boolean_columns_accept_what_pandas_reads_as_boolean(tmp_path):
         "registry": {"model_name": "m", "image": "i"},
     })
     path = tmp_path / "data.csv"
-    path.write_text("flag,y\ntrue,0\nFALSE,1\n1,0\n0,1\nmaybe,0\n")
+    path.write_text("flag,y\ntrue,0\nFALSE,1\n1,0\n0,1\nmaybe,0\nTrue,1\nFalse,0\nTRUE,0\n")
     _, results = check_file(path, contract)
     assert failures(results) == {("type", "flag")}
     assert "'maybe' on line 6 is not a boolean" in failing(results, "type").message
@@ -173,3 +176,63 @@ def test_results_are_deterministic(tmp_path: Path):
     first = check_file(template_files.sample_csv(), CONTRACT)[1]
     second = check_file(template_files.sample_csv(), CONTRACT)[1]
     assert first == second
+
+
+def test_line_numbers_count_blank_lines_and_multi_line_values(sample, tmp_path):
+    """Defect 7: a blank line and a quoted two-line value before the bad row shift its line by 2."""
+    path = tmp_path / "data.csv"
+    frame = sample.head(600).copy()
+    frame.loc[10, "age"] = "forty"
+    rows = frame.to_csv(index=False).splitlines(keepends=True)
+    rows[2] += "\n  \n"  # a blank and a whitespace-only line after line 3
+    path.write_text("".join(rows))
+    _, results = check_file(path, CONTRACT)
+    assert "'forty' on line 14" in failing(results, "type").message  # row 10 is line 12, +2 for the blank lines
+
+
+def test_a_duplicated_header_name_is_reported_as_a_duplicate(sample, tmp_path):
+    path = tmp_path / "data.csv"
+    text = sample.to_csv(index=False).replace("tenure_months", "age", 1)
+    path.write_text(text)
+    frame, results = check_file(path, CONTRACT)
+    [result] = results
+    assert frame is None and (result.name, result.status) == ("header", "fail")
+    assert "'age' at positions 1, 2" in result.message and "missing" not in result.message
+
+
+def test_a_bom_is_not_part_of_the_first_column_name(sample, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + sample.to_csv(index=False).encode())
+    assert overall(check_file(path, CONTRACT)[1]) == "pass"
+
+
+def four_classes():
+    from gitops_ml.core.contract import parse_contract
+
+    return parse_contract({
+        "model": {"task": "classification"},
+        "data": {"train": "t.csv", "target": "y", "min_rows": 1, "test_size": 0.2,
+                 "columns": {"x": {"type": "float"}, "y": {"type": "category", "categories": list("abcd")}}},
+        "metrics": {"primary": "accuracy"},
+        "registry": {"model_name": "m", "image": "i"},
+    })
+
+
+def test_a_class_with_a_single_row_fails_before_the_split_would(tmp_path):
+    """Defect 4: scikit-learn's stratified split refuses it later, naming no column."""
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{'abc'[i % 3]}\n" for i in range(60)) + "\n61,d\n")
+    _, results = check_file(path, four_classes())
+    target = failing(results, "target")
+    for fragment in ["column 'y'", "'d' (1 row)", "first on line 63", "at least 2 rows of every class",
+                     "merge it into another class"]:
+        assert fragment in target.message
+
+
+def test_classes_must_fill_both_sides_of_the_split(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{'abcd'[i % 4]}\n" for i in range(8)))
+    _, results = check_file(path, four_classes())
+    target = failing(results, "target")
+    assert "4 classes" in target.message and "2 test and 6 training rows" in target.message
+    assert "data.test_size" in target.message

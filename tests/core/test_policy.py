@@ -133,3 +133,34 @@ def test_rmse_delta_is_signed_so_positive_is_better():
     decision = decide(Ev({"rmse": 60.0, "mae": 40.0}), Ev({"rmse": 62.0, "mae": 40.0}), REG, ci(2.0, 0.5, 3.5))
     primary = next(rule for rule in decision.rules if rule.rule == "primary")
     assert primary.delta == pytest.approx(2.0)
+
+
+def fairness_rule(decision):
+    return next(rule for rule in decision.rules if rule.rule == "fairness")
+
+
+def test_fairness_with_an_undefined_group_metric_fails_closed_naming_group_and_reason():
+    auc_fair = contract(fairness={"metric": "roc_auc", "max_gap": 0.1, "min_group_size": 30})
+    slices = {"a": {"rows": 100, "roc_auc": 0.8}, "b": {"rows": 40, "roc_auc": math.nan}}
+    challenger = Ev({"roc_auc": 0.82}, slices=slices)
+    challenger.slice_undefined = {"b": {"roc_auc": "needs both classes; only 0 present in these rows"}}
+    rule = fairness_rule(decide(challenger, None, auc_fair))
+    assert not rule.passed and "'b': needs both classes; only 0 present" in rule.detail
+    assert "use a fairness metric every group defines" in rule.detail
+
+
+def test_fairness_detail_never_names_the_same_group_twice():
+    equal = Ev({"roc_auc": 0.82, "accuracy": 0.8}, slices={"female": {"rows": 100, "accuracy": 0.8},
+                                                            "male": {"rows": 100, "accuracy": 0.8}})
+    rule = fairness_rule(decide(equal, None, CLS))
+    assert rule.passed and rule.challenger == 0 and "'female' and 'female'" not in rule.detail
+    assert "all 2 groups have the same accuracy" in rule.detail
+    apart = fairness_rule(decide(Ev({"roc_auc": 0.82}, slices=GROUPS), None, CLS))
+    assert "'a' (best) and 'b' (worst)" in apart.detail
+
+
+def test_fairness_best_and_worst_follow_the_metrics_direction():
+    mae_fair = contract("regression", fairness={"metric": "mae", "max_gap": 50.0, "min_group_size": 30})
+    slices = {"a": {"rows": 100, "mae": 10.0}, "b": {"rows": 100, "mae": 30.0}}
+    rule = fairness_rule(decide(Ev({"rmse": 1.0, "mae": 20.0}, slices=slices), None, mae_fair))
+    assert rule.challenger == 20.0 and "'a' (best) and 'b' (worst)" in rule.detail

@@ -100,3 +100,14 @@ def test_summaries_of_train_and_promote():
     assert "version 3" in text and "| roc_auc | 0.8123 |" in text
     text = promotion_summary("m", "3", "2", {"audit.pr_number": "5", "audit.image_digest": None})
     assert "(was 2, now previous-champion)" in text and "audit.pr_number: `5`" in text and "image" not in text
+
+
+def test_the_model_card_and_the_comment_say_why_a_metric_is_nan():
+    challenger = Ev({**GOOD, "roc_auc": 0.83}, slices={**SLICES, "male": {**SLICES["male"], "roc_auc": math.nan}})
+    challenger.undefined = {}
+    challenger.slice_undefined = {"male": {"roc_auc": "needs both classes; only 0 present in these rows"}}
+    card = model_card(CONTRACT, Side("7", challenger), None, None)
+    assert "- `roc_auc` for group 'male': needs both classes; only 0 present" in card
+    decision = decide(challenger, None, CONTRACT, None)
+    text = comparison_markdown(CONTRACT, decision, Side("7", challenger), None, None, "d.csv", "gitops-ml compare")
+    assert "Not computed on the challenger" in text and "group 'male'" in text

@@ -46,6 +46,14 @@ def test_train_reproduces_the_pipeline_and_registers_a_version(trained, classifi
     assert artifacts == {"reference/reference.csv"}
 
 
+def test_make_data_check_leaves_the_pipeline_up_to_date(trained, classification, venv, mlflow_server):
+    """Defect 7: `make data-check` wrote over the `validate` stage's output, so `dvc status` showed it stale."""
+    run(["make", "data-check", f"VENV={venv}"], cwd=classification, env=project_env(venv, mlflow_server))
+    assert (classification / "reports/local/data-check/result.json").is_file()
+    status = run([str(venv / "bin" / "dvc"), "status"], cwd=classification, env=project_env(venv))
+    assert "up to date" in status.stdout, status.stdout
+
+
 def post(url: str, body: object) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
     try:

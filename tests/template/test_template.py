@@ -152,6 +152,14 @@ def test_post_gen_hook_makes_a_committed_git_and_dvc_repo(baked):
     assert (remote / "files" / "md5" / md5[:2] / md5[2:]).is_file(), "the sample data was not pushed"
 
 
+def test_build_and_local_outputs_are_git_ignored(baked):
+    project, _ = baked
+    package = project.name.replace("-", "_")
+    paths = [f"src/{package}.egg-info/PKG-INFO", "reports/local/data-check/result.json", "mlflow.db"]
+    ignored = subprocess.run(["git", "check-ignore", *paths], cwd=project, capture_output=True, text=True)
+    assert ignored.stdout.split() == paths
+
+
 @pytest.mark.parametrize(
     "answers, message",
     [

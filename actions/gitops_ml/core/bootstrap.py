@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gitops_ml.core.contract import LOWER_IS_BETTER
-from gitops_ml.core.metrics import METRICS
+from gitops_ml.core.metrics import value as metric_value
 
 
 @dataclass(frozen=True)
@@ -55,22 +55,25 @@ def _weighted_auc(y_true, y_score, counts: np.ndarray) -> np.ndarray:
         return np.where(pairs > 0, (pos * (neg_below + 0.5 * neg)).sum(axis=1) / pairs, np.nan)
 
 
-def _resampled(name: str, y_true, y_pred, y_score, indices: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _resampled(name: str, y_true, y_pred, y_score, classes, indices: np.ndarray, counts: np.ndarray) -> np.ndarray:
     per_row = _row_mean_metric(name, y_true, y_pred)
     if per_row is not None:
         means = counts @ per_row / len(y_true)
         return np.sqrt(means) if name == "rmse" else means
     if name == "roc_auc" and y_score is not None and np.ndim(y_score) == 1 and len(np.unique(y_true)) == 2:
         return _weighted_auc(y_true, y_score, counts)
-    metric = METRICS[name]
     values = np.empty(len(indices))
     for i, rows in enumerate(indices):
         score = None if y_score is None else y_score[rows]
-        try:
-            values[i] = metric(y_true[rows], y_pred[rows], score)
-        except ValueError:  # e.g. a resample holding one class only: that sample says nothing
-            values[i] = math.nan
+        # NaN, e.g. for a resample holding one class only: that sample says nothing
+        values[i] = metric_value(name, y_true[rows], y_pred[rows], score, classes)[0]
     return values
+
+
+def _side(predictions) -> tuple:
+    """(y_pred, y_score, classes) of one model's Predictions, as arrays."""
+    score = None if predictions.y_score is None else np.asarray(predictions.y_score)
+    return np.asarray(predictions.y_pred), score, getattr(predictions, "classes", None)
 
 
 def paired_bootstrap(
@@ -84,9 +87,8 @@ def paired_bootstrap(
     if len(y_true) != len(champion.y_true) or not np.array_equal(y_true, np.asarray(champion.y_true)):
         raise ValueError("paired bootstrap needs both models' predictions on the same rows")
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    new = (np.asarray(challenger.y_pred), None if challenger.y_score is None else np.asarray(challenger.y_score))
-    old = (np.asarray(champion.y_pred), None if champion.y_score is None else np.asarray(champion.y_score))
-    delta = sign * (METRICS[metric](y_true, *new) - METRICS[metric](y_true, *old))
+    new, old = _side(challenger), _side(champion)
+    delta = sign * (metric_value(metric, y_true, *new)[0] - metric_value(metric, y_true, *old)[0])
     if len(y_true) == 0:
         return Interval(math.nan, math.nan, math.nan, confidence, samples)
     rows = len(y_true)

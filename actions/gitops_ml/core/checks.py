@@ -8,7 +8,8 @@ as line 1, as both an editor and a spreadsheet show them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -46,8 +47,21 @@ def file_problem(source: str, problem: str) -> CheckResult:
                        f"{source}: {problem}; export the data as a UTF-8 CSV file with a header row")
 
 
-def check_data(frame: pd.DataFrame, contract: Contract) -> list[CheckResult]:
-    """Every check of `frame` (all values strings or missing) against the contract, in a stable order."""
+def duplicate_header(source: str, duplicated: dict[str, list[int]]) -> CheckResult:
+    """The one result for a header naming a column more than once (which column would the model read?)."""
+    listed = "; ".join(f"'{name}' at positions {', '.join(map(str, where))}" for name, where in duplicated.items())
+    return CheckResult("header", None, "fail", f"duplicated: {listed}", "each column named once",
+                       f"{source}: the header names a column more than once ({listed}); rename or drop the "
+                       f"duplicates so each column appears once")
+
+
+def check_data(frame: pd.DataFrame, contract: Contract, lines: Sequence[int] | None = None) -> list[CheckResult]:
+    """Every check of `frame` (all values strings or missing) against the contract, in a stable order.
+
+    `lines` are the file lines of the rows (blank lines make them differ from the row number);
+    without them, row i is taken to be on line i + 2.
+    """
+    frame = frame.set_axis(list(lines) if lines is not None else range(2, len(frame) + 2), axis=0)
     data = contract.data
     declared = list(data.columns)
     if not set(declared) & set(frame.columns):
@@ -69,7 +83,7 @@ def check_data(frame: pd.DataFrame, contract: Contract) -> list[CheckResult]:
 
 
 def _line(index: object) -> int:
-    return int(index) + 2  # the header is line 1
+    return int(index)  # check_data indexes rows by their line in the file
 
 
 def _fmt(value: float) -> str:
@@ -245,10 +259,42 @@ def _target(frame: pd.DataFrame, contract: Contract) -> list[CheckResult]:
         return [CheckResult("target", target, "fail", f"{int(missing.sum())} missing", "no missing values",
                             f"column '{target}': the target (data.target) has {int(missing.sum())} missing value(s), "
                             f"first on line {_line(missing.idxmax())}; label those rows or drop them")]
-    classes = values.str.strip().nunique()
-    if contract.model.task == "classification" and classes < 2:
-        return [CheckResult("target", target, "fail", f"{classes} class(es)", ">= 2 classes",
-                            f"column '{target}': the classification target (data.target) has only {classes} "
-                            f"class(es) ({_listed(values.unique())}); a classifier needs examples of at least 2")]
-    seen = f"{classes} classes" if contract.model.task == "classification" else f"{len(values)} values"
-    return [CheckResult("target", target, "pass", seen, "present, no missing values", f"target '{target}' is valid")]
+    if contract.model.task == "classification":
+        return _classes(values.str.strip(), target, contract.data.test_size)
+    return [CheckResult("target", target, "pass", f"{len(values)} values", "present, no missing values",
+                        f"target '{target}' is valid")]
+
+
+def _classes(labels: pd.Series, target: str, test_size: float) -> list[CheckResult]:
+    """A classification target the stratified split (and so training and evaluation) can use.
+
+    scikit-learn's stratified split needs at least 2 rows of every class (one on each side) and at
+    least as many rows on each side as there are classes; anything less fails the pipeline later
+    with a message naming no column, so it fails here first.
+    """
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        return [CheckResult("target", target, "fail", f"{len(counts)} class(es)", ">= 2 classes",
+                            f"column '{target}': the classification target (data.target) has only {len(counts)} "
+                            f"class(es) ({_listed(counts.index)}); a classifier needs examples of at least 2: add "
+                            f"rows of the other class(es), or use task: regression if the target is a quantity")]
+    rare = counts[counts < 2]
+    if not rare.empty:
+        listed = ", ".join(f"{label!r} ({count} row)" for label, count in rare.items())
+        first = _line(labels[labels == rare.index[0]].index[0])
+        return [CheckResult("target", target, "fail", listed, ">= 2 rows per class",
+                            f"column '{target}': class(es) {listed} of the target (data.target) have fewer than "
+                            f"2 rows (first on line {first}); the stratified train/test split needs at least 2 "
+                            f"rows of every class, one on each side; add rows of that class, merge it into "
+                            f"another class, or drop its rows")]
+    rows = len(labels)
+    test_rows = math.ceil(test_size * rows)
+    if min(test_rows, rows - test_rows) < len(counts):
+        return [CheckResult("target", target, "fail", f"{len(counts)} classes, {rows} rows",
+                            f"each side of the split holds >= {len(counts)} rows",
+                            f"column '{target}': {len(counts)} classes but the split (data.test_size={test_size:g}) "
+                            f"leaves {test_rows} test and {rows - test_rows} training rows; each side needs at least "
+                            f"one row per class: add rows or change data.test_size in {CONTRACT_FILE}")]
+    smallest = counts.idxmin()
+    return [CheckResult("target", target, "pass", f"{len(counts)} classes (smallest {smallest!r}: {counts.min()})",
+                        ">= 2 rows per class", f"target '{target}' is valid ({len(counts)} classes)")]

@@ -258,7 +258,8 @@ def _format_errors(source: str, error: ValidationError) -> str:
         seen = item.get("input")
         hint = "" if isinstance(seen, dict | list) or seen is None else f" (got {seen!r})"
         lines.append(f"  - {path}: {message}{hint}")
-    lines.append("Fix these keys in the contract file; its format is documented in the repository README.")
+    lines.append(f"Fix these keys in {Path(source).name}; every key is described in docs/contract.md of the gitops-ml "
+                 "repository, and `gitops-ml contract schema` prints its JSON Schema for your editor.")
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ class Predictions:
     y_true: np.ndarray
     y_pred: np.ndarray
     y_score: np.ndarray | None  # positive-class probability (binary) or class probabilities
+    classes: np.ndarray | None = None  # the model's classes, in y_score's column order (classification)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Evaluation:
     slices: dict[str, dict[str, float]]
     latency_p95_ms: float | None
     predictions: Predictions = field(repr=False, compare=False)
+    undefined: dict[str, str] = field(default_factory=dict)  # metric -> why it is NaN
+    slice_undefined: dict[str, dict[str, str]] = field(default_factory=dict)  # group -> metric -> why NaN
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +38,8 @@ class Evaluation:
             "metrics": self.metrics,
             "slices": self.slices,
             "latency_p95_ms": self.latency_p95_ms,
+            "undefined": self.undefined,
+            "slice_undefined": self.slice_undefined,
         }
 
 
@@ -65,15 +70,22 @@ def evaluate(model, frame: pd.DataFrame, contract: Contract, latency_rows: int =
     matrix = to_matrix(frame, contract.data.features)
     y_true = target_array(frame, contract)
     y_pred, y_score = predict(model, matrix, contract.model.task)
+    classes = getattr(model, "classes_", None) if contract.model.task == "classification" else None
     names = contract.metric_names
     attribute = contract.data.sensitive_attribute
-    groups = frame[attribute].astype(object).to_numpy() if attribute else None
-    min_size = contract.promotion.fairness.min_group_size if contract.promotion.fairness else 1
-    slices = metric_fns.slice_metrics(names, groups, y_true, y_pred, y_score, min_size) if attribute else {}
+    slices: dict[str, dict[str, float]] = {}
+    slice_undefined: dict[str, dict[str, str]] = {}
+    if attribute:
+        groups = frame[attribute].astype(object).to_numpy()
+        min_size = contract.promotion.fairness.min_group_size if contract.promotion.fairness else 1
+        slices, slice_undefined = metric_fns.slice_metrics(names, groups, y_true, y_pred, y_score, min_size, classes)
+    values, undefined = metric_fns.measure(names, y_true, y_pred, y_score, classes)
     return Evaluation(
         rows=len(frame),
-        metrics=metric_fns.compute(names, y_true, y_pred, y_score),
+        metrics=values,
         slices=slices,
         latency_p95_ms=latency_p95_ms(model, matrix, latency_rows),
-        predictions=Predictions(y_true, y_pred, y_score),
+        predictions=Predictions(y_true, y_pred, y_score, classes),
+        undefined=undefined,
+        slice_undefined=slice_undefined,
     )

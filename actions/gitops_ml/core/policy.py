@@ -81,17 +81,32 @@ def _latency(new: float | None, old: float | None, budget: float) -> RuleOutcome
     return RuleOutcome("latency", "latency_p95_ms", old, new, delta, budget, passed, detail)
 
 
-def _fairness(metric: str, slices: dict[str, dict[str, float]], max_gap: float, min_size: int) -> RuleOutcome:
+def _fairness(metric: str, slices: dict[str, dict[str, float]], max_gap: float, min_size: int,
+              undefined: dict[str, dict[str, str]]) -> RuleOutcome:
+    """The max-min gap of `metric` across groups of at least `min_size` rows.
+
+    Smaller groups are left out. A group where the metric is undefined (e.g. ROC AUC of a group
+    holding one class) fails the rule closed, naming the group and the reason: the gap cannot be
+    known, and an unknown gap is never evidence of a fair model.
+    """
     values = {group: row.get(metric, math.nan) for group, row in slices.items() if row.get("rows", 0) >= min_size}
     if len(values) < 2:
         detail = f"not assessed: fewer than two groups with at least {min_size} rows"
         return RuleOutcome("fairness", metric, None, None, None, max_gap, True, detail)
-    if _missing(*values.values()):
-        detail = f"{metric} is undefined for group(s) {sorted(g for g, v in values.items() if _missing(v))}"
+    unknown = sorted(group for group, value in values.items() if _missing(value))
+    if unknown:
+        why = "; ".join(f"'{g}': {undefined.get(g, {}).get(metric, 'undefined')}" for g in unknown)
+        detail = (f"{metric} is undefined for group(s) {why}; the gap cannot be assessed, so the rule fails: "
+                  f"use a fairness metric every group defines (e.g. accuracy) or raise min_group_size")
         return RuleOutcome("fairness", metric, None, math.nan, None, max_gap, False, detail)
     worst, best = min(values, key=values.get), max(values, key=values.get)
-    gap = values[best] - values[worst]
-    detail = f"gap between groups '{best}' and '{worst}' must be at most {max_gap:g}"
+    gap = abs(values[best] - values[worst])
+    if metric in LOWER_IS_BETTER:
+        best, worst = worst, best
+    if gap == 0:
+        detail = f"all {len(values)} groups have the same {metric}; the gap must be at most {max_gap:g}"
+    else:
+        detail = f"gap between groups '{best}' (best) and '{worst}' (worst) must be at most {max_gap:g}"
     return RuleOutcome("fairness", metric, None, gap, None, max_gap, gap <= max_gap, detail)
 
 
@@ -131,7 +146,8 @@ def decide(challenger: Scored, champion: Scored | None, contract: Contract, ci=N
                               policy.latency_p95_ms))
     if policy.fairness is not None:
         fair = policy.fairness
-        rules.append(_fairness(fair.metric, challenger.slices, fair.max_gap, fair.min_group_size))
+        rules.append(_fairness(fair.metric, challenger.slices, fair.max_gap, fair.min_group_size,
+                               getattr(challenger, "slice_undefined", {})))
     if champion is not None:
         rule, note = _bootstrap(primary, ci, policy.bootstrap.require, policy.bootstrap.margin)
         rules.append(rule)

@@ -69,6 +69,14 @@ def _metric_rows(contract: Contract, decision: Decision, challenger: Side, champ
     return rows
 
 
+def _undefined_lines(evaluation: Scored) -> list[str]:
+    """Why each NaN metric is NaN (overall and per group), as list items; [] when all are defined."""
+    lines = [f"- `{metric}`: {reason}" for metric, reason in getattr(evaluation, "undefined", {}).items()]
+    for group, reasons in getattr(evaluation, "slice_undefined", {}).items():
+        lines += [f"- `{metric}` for group '{group}': {reason}" for metric, reason in reasons.items()]
+    return lines
+
+
 def _group_rows(contract: Contract, challenger: Side, champion: Side | None) -> list[str]:
     metrics = list(dict.fromkeys([contract.metrics.primary, *([contract.promotion.fairness.metric]
                                                                 if contract.promotion.fairness else [])]))
@@ -105,6 +113,9 @@ def comparison_markdown(
     groups = _group_rows(contract, challenger, champion)
     if groups:
         lines += ["", f"### By {contract.data.sensitive_attribute}", "", *groups]
+    undefined = _undefined_lines(challenger.evaluation)
+    if undefined:
+        lines += ["", "Not computed on the challenger (NaN):", "", *undefined]
     lines += [
         "",
         "<details><summary>Reproduce</summary>",
@@ -152,6 +163,9 @@ def model_card(contract: Contract, challenger: Side, decision: Decision | None, 
                   "| group | " + " | ".join(metrics) + " |", "|---" * (1 + len(metrics)) + "|"]
         lines += [f"| {group} | " + " | ".join(str(int(row[m])) if m == "rows" else _num(row.get(m)) for m in metrics)
                   + " |" for group, row in evaluation.slices.items()]
+    undefined = _undefined_lines(evaluation)
+    if undefined:
+        lines += ["", "Not computed (NaN):", "", *undefined]
     if decision is not None:
         against = f"champion version {champion.version}" if champion else "no champion (first promotion)"
         lines += ["", "## Comparison", "", f"Verdict: {VERDICT[decision.verdict]} against {against}."]
