@@ -40,9 +40,10 @@ COMMON_FILES = {
     "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
     ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
     "tests/__init__.py", "tests/conftest.py", "tests/test_data.py", "tests/test_features.py", "tests/test_serve.py",
-    "tests/test_fastpath.py", "tests/feature_shapes.py",
+    "tests/test_fastpath.py", "tests/feature_shapes.py", "tests/test_monitoring.py",
 }
-PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py", "fastpath.py"}
+PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py", "fastpath.py",
+                 "monitoring.py"}
 KUBERNETES_FILES = {
     "deploy/kubernetes/README.md",
     *(f"deploy/kubernetes/base/{name}.yaml"

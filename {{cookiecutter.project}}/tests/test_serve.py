@@ -48,6 +48,19 @@ def wait_ready(client: TestClient) -> TestClient:
     raise AssertionError("the app did not get ready")
 
 
+def outputs(response) -> dict:
+    """A prediction response without its ids (which differ from one request to the next)."""
+    return {k: v for k, v in response.json().items() if k not in ("id", "ids")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prediction_log(tmp_path_factory):
+    """The apps of these tests log their predictions to a temporary folder (tests/test_monitoring.py reads it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREDICTION_LOG_DIR", str(tmp_path_factory.mktemp("predictions")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, contract):
     return train_and_save(contract, tmp_path_factory.mktemp("model") / "model")
@@ -97,6 +110,8 @@ def test_predict_one_row_and_a_batch(client, row, contract):
     assert many.status_code == 200
     assert many.json()["predictions"] == one.json()["predictions"] * 5
     assert many.json()["model_version"] == "7"
+    assert one.json()["ids"] == [one.json()["id"]] == [one.headers["x-request-id"]]
+    assert many.json()["ids"] == [f"{many.json()['id']}-{i}" for i in range(5)]
     if contract.model.task == "classification":
         classes = client.get("/metadata").json()["classes"]
         assert one.json()["predictions"][0] in classes
@@ -191,7 +206,7 @@ def test_a_model_whose_contract_declares_integer_categories_serves_json_integers
         as_number = app.post("/predict", json={**row, "plan_code": 1})
         as_text = app.post("/predict", json={**row, "plan_code": "1"})
         assert as_number.status_code == 200, as_number.text
-        assert as_number.json() == as_text.json()
+        assert outputs(as_number) == outputs(as_text)
         assert app.post("/predict", json={**row, "plan_code": 3}).status_code == 422
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -35,6 +36,8 @@ import re
 import sys
 import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -43,11 +46,12 @@ import numpy as np
 import orjson
 import yaml
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema, create_model
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package }}.fastpath import compile_preprocessor, probe_rows
+from {{ cookiecutter.package }}.monitoring import Metrics, PredictionLog
 
 DEFAULT_MAX_ROWS = 1000
 log = logging.getLogger(__name__)
@@ -289,35 +293,238 @@ class MicroBatcher:
             start = end
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as more than `limit` bytes were declared or read (chunked bodies
-    declare no length): a huge body is refused without being held in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+# --- the HTTP layer ------------------------------------------------------------------------------
+
+MAX_BYTES_PER_ROW = 4096  # a body larger than max_rows of these is refused, counting the bytes read
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def _error(status: int, detail: Any) -> Response:
-    return Response(orjson.dumps({"detail": detail}), status_code=status, media_type="application/json")
+class RequestError(Exception):
+    """A request the app refuses: the status and the detail of the JSON error body."""
+
+    def __init__(self, status: int, detail: Any):
+        super().__init__(status, detail)
+        self.status, self.detail = status, detail
 
 
-def _validation_detail(error: ValidationError, batch: bool) -> list[dict[str, Any]]:
+def _error_body(detail: Any) -> bytes:
+    return orjson.dumps({"detail": detail})
+
+
+def _invalid(loc: list[str], msg: str, kind: str) -> RequestError:
+    return RequestError(422, [{"loc": loc, "msg": msg, "type": kind}])
+
+
+def _validation_detail(error: ValidationError, batch: bool, prefix: list[str] | None = None) -> list[dict[str, Any]]:
+    """Pydantic's errors with FastAPI's `loc` (["body", field] or ["body", "rows", index, field])."""
     detail = []
     for item in error.errors(include_url=False, include_input=False):
         loc = list(item["loc"])
-        loc = ["body", "rows", *loc] if batch else ["body", *loc[1:]]
+        loc = [*prefix, *loc] if prefix else ["body", "rows", *loc] if batch else ["body", *loc[1:]]
         detail.append({"loc": loc, "msg": f"{'.'.join(map(str, loc[1:]))}: {item['msg']}", "type": item["type"]})
     return detail
 
 
-def _openapi_body(row_schema: dict[str, Any], max_rows: int) -> dict[str, Any]:
+def request_headers(scope: dict[str, Any]) -> tuple[str, int | None]:
+    """The request id (the caller's valid X-Request-ID, else a new one) and the declared body length."""
+    request_id, length = None, None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            request_id = text if REQUEST_ID.fullmatch(text) else None
+        elif name == b"content-length" and value.isdigit():
+            length = int(value)
+    return request_id or uuid.uuid4().hex, length
+
+
+async def read_body(receive: Any, declared: int | None, limit: int) -> bytes:
+    """The body; 413 as soon as more than `limit` bytes are declared or read (chunked bodies declare no
+    length), so a huge body is refused without being held in memory."""
+    if declared is not None and declared > limit:
+        raise RequestError(413, f"body of {declared} bytes; the limit is {limit} (SERVE_MAX_ROWS x "
+                                f"{MAX_BYTES_PER_ROW})")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(499, "client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"body over {limit} bytes; the limit is {limit} (SERVE_MAX_ROWS x "
+                                    f"{MAX_BYTES_PER_ROW})")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def rows_of(payload: Any, names: list[str], max_rows: int) -> tuple[list[Any], bool]:
+    """The rows of a body (one row, or {"rows": [...]}) and whether it was a batch."""
+    if not (isinstance(payload, dict) and "rows" in payload and "rows" not in names):
+        return [payload], False
+    rows = payload["rows"]
+    if set(payload) != {"rows"} or not isinstance(rows, list) or not rows:
+        raise _invalid(["body", "rows"], 'a batch is {"rows": [row, ...]} with at least one row and no other keys',
+                       "batch_invalid")
+    if len(rows) > max_rows:
+        raise _invalid(["body", "rows"], f"{len(rows)} rows in one request; the maximum is {max_rows} "
+                                         "(SERVE_MAX_ROWS)", "too_long")
+    return rows, True
+
+
+class Serving:
+    """What answers a prediction: the predictor (once warmed up), the prediction log and the metrics."""
+
+    def __init__(self, loaded: LoadedModel, max_rows: int, prediction_log: PredictionLog | None):
+        self.loaded = loaded
+        self.predictor = Predictor(loaded, max_rows)
+        self.max_rows = max_rows
+        self.limit = max_rows * MAX_BYTES_PER_ROW
+        self.log = prediction_log
+        self.image_digest = os.environ.get("IMAGE_DIGEST") or None  # passed in by the deploy
+        name = str(loaded.info.get("name") or "{{ cookiecutter.project }}")
+        self.metrics = Metrics(name, loaded.info.get("version"), loaded.task,
+                               {"image_digest": self.image_digest, "estimator": loaded.info.get("estimator")})
+        self.batcher: MicroBatcher | None = None  # set last by warm_up: /ready and /predict look at it
+
+    def warm_up(self) -> None:
+        """Warm the estimator once, then freeze: the model's objects never need collecting."""
+        self.predictor.predict_values(probe_rows(self.loaded.features, rows=1).tolist())
+        gc.collect()
+        gc.freeze()
+        self.batcher = MicroBatcher(self.predictor)
+
+    async def predict(self, receive: Any, request_id: str, declared: int | None, started: float) -> bytes:
+        """The response body of a /predict request, or a RequestError."""
+        batcher = self.batcher
+        if batcher is None:
+            raise RequestError(503, "model is loading")
+        raw = await read_body(receive, declared, self.limit)
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise _invalid(["body"], f"invalid JSON: {error}", "json_invalid") from None
+        predictor = self.predictor
+        rows_in, batch = rows_of(payload, predictor.names, self.max_rows)
+        try:
+            rows = predictor.rows_adapter.validate_python(rows_in)
+        except ValidationError as error:
+            raise RequestError(422, _validation_detail(error, batch)) from None
+        values = predictor.values(rows)
+        result = await batcher.submit(values)
+        ids = [f"{request_id}-{i}" for i in range(len(values))] if batch else [request_id]
+        if self.log is not None:
+            self.log.record(ids, time.time(), values, result, (time.perf_counter() - started) * 1000)
+        self.metrics.predictions(result["predictions"])
+        return orjson.dumps({"id": request_id, "ids": ids, **result})
+
+    def feedback_model(self):
+        """The /feedback body: a prediction id and its true label (one of the classes, or a number)."""
+        classes = self.loaded.classes
+        if self.loaded.task == "regression":
+            label: Any = Annotated[float, Field(allow_inf_nan=False)]
+        else:
+            label = Annotated[Literal[tuple(classes)], BeforeValidator(_exact_type(classes))] if classes else Any
+        return create_model("Feedback", __config__=ConfigDict(strict=True, extra="forbid"),
+                            id=(str, Field(..., min_length=1, max_length=200, description="the prediction's id")),
+                            label=(label, Field(..., description="the true value for that prediction")))
+
+
+def _exact_type(classes: list[Any]):
+    """A validator refusing values of another JSON type than the classes' (false is not 0, 1.0 is not 1)."""
+    types = {type(c) for c in classes}
+
+    def check(value: Any) -> Any:
+        if type(value) not in types:
+            raise ValueError(f"expected one of {classes}, got {value!r}")
+        return value
+
+    return check
+
+
+class ServingApp:
+    """The ASGI app: /predict and /health answered directly, everything else by the FastAPI app.
+
+    The two hot endpoints skip the framework's routing, request and response objects (measured in
+    docs/serving.md); FastAPI still documents them in /openapi.json and serves /ready, /metadata,
+    /feedback, /metrics and the docs. Every response carries X-Request-ID and is counted in /metrics.
+    """
+
+    def __init__(self, serving: Serving, api: FastAPI):
+        self.serving, self.api = serving, api
+        self.state = api.state  # as FastAPI's: app.state.serving
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # lifespan: FastAPI starts and stops the prediction log
+            return await self.api(scope, receive, send)
+        started = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        request_id, declared = request_headers(scope)
+        if path == "/predict" and method == "POST":
+            try:
+                status, body = 200, await self.serving.predict(receive, request_id, declared, started)
+            except RequestError as error:
+                status, body = error.status, _error_body(error.detail)
+            except Exception:  # noqa: BLE001 - answered as a 500 naming the request, never a dropped connection
+                log.exception("prediction failed (request %s)", request_id)
+                status, body = 500, _error_body(f"prediction failed; see the server log for request {request_id}")
+            await respond(send, status, body, request_id)
+        elif path == "/health" and method == "GET":
+            status = 200
+            await respond(send, 200, b'{"status":"ok"}', request_id)
+        else:
+            status = await self.forward(scope, receive, send, request_id)
+        self.serving.metrics.request(path, status, time.perf_counter() - started)
+
+    async def forward(self, scope: dict[str, Any], receive: Any, send: Any, request_id: str) -> int:
+        seen = [500]
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        await self.api(scope, receive, send_with_id)
+        return seen[0]
+
+
+async def respond(send: Any, status: int, body: bytes, request_id: str) -> None:
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), (b"x-request-id", request_id.encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- the FastAPI app: the documented API and the endpoints off the hot path ---------------------
+
+PREDICTION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "the request's id (X-Request-ID)"},
+        "ids": {"type": "array", "items": {"type": "string"},
+                "description": "each row's prediction id, for /feedback (one row: the request's id)"},
+        "predictions": {"type": "array"},
+        "probabilities": {"type": "array"},
+        "model_version": {"type": ["string", "null"]},
+    },
+    "required": ["id", "ids", "predictions"],
+}
+DETAIL_SCHEMA = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
+STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+
+
+def _documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _json(status: int, content: Any) -> Response:
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json")
+
+
+def _predict_body(row_schema: dict[str, Any], max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The /predict request body's OpenAPI description, and the schemas it refers to."""
     defs = row_schema.pop("$defs", {})
     row_ref = {"$ref": "#/components/schemas/Row"}
     batch = {
@@ -326,130 +533,120 @@ def _openapi_body(row_schema: dict[str, Any], max_rows: int) -> dict[str, Any]:
         "required": ["rows"],
         "additionalProperties": False,
     }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"anyOf": [row_ref, batch]}}},
-        },
-        "_components": {"Row": row_schema, **defs},
-    }
+    body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"anyOf": [row_ref, batch]}}}}}
+    return body, {"Row": row_schema, **defs}
 
 
-PREDICTION_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "predictions": {"type": "array"},
-        "probabilities": {"type": "array"},
-        "model_version": {"type": ["string", "null"]},
-    },
-    "required": ["predictions"],
-}
-DETAIL_SCHEMA = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
-STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
-MAX_BYTES_PER_ROW = 4096  # a body larger than max_rows of these is refused before it is parsed
+def add_probes(api: FastAPI, serving: Serving) -> None:
+    """/health (answered by ServingApp; declared here for the docs), /ready, /metadata, /metrics."""
+
+    @api.get("/health", responses={200: _documented("the process is up", STATUS_SCHEMA)})
+    async def health() -> Response:
+        return _json(200, {"status": "ok"})
+
+    @api.get("/ready", responses={200: _documented("the model is loaded and warmed up", STATUS_SCHEMA),
+                                  503: _documented("model not loaded yet", DETAIL_SCHEMA)})
+    async def ready() -> Response:
+        if serving.batcher is None:
+            return _json(503, {"detail": "model is loading"})
+        return _json(200, {"status": "ready"})
+
+    @api.get("/metadata")
+    async def metadata() -> Response:
+        loaded = serving.loaded
+        return _json(200, {**loaded.info, "image_digest": serving.image_digest, "features": loaded.features,
+                           "classes": loaded.classes, "max_rows": serving.max_rows,
+                           "prediction_log": str(serving.log.directory) if serving.log else None})
+
+    @api.get("/metrics", response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}})
+    async def metrics() -> Response:
+        return PlainTextResponse(serving.metrics.render(serving.log),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def create_app(source: str, max_rows: int | None = None) -> FastAPI:
+def add_predict(api: FastAPI, serving: Serving) -> None:
+    """/predict (answered by ServingApp; declared here so the docs describe it with the Row schema)."""
+    body, components = _predict_body(serving.predictor.Row.model_json_schema(
+        ref_template="#/components/schemas/{model}"), serving.max_rows)
+    limit = serving.limit
+
+    @api.post("/predict", openapi_extra=body, responses={
+        200: _documented("predictions, in the order of the rows", PREDICTION_SCHEMA),
+        413: _documented(f"body over {limit} bytes", DETAIL_SCHEMA),
+        422: _documented(f"invalid body (the detail names each bad field) or more than {serving.max_rows} rows",
+                         DETAIL_SCHEMA),
+        503: _documented("model not loaded yet", DETAIL_SCHEMA),
+    })
+    async def predict(request: Request) -> Response:
+        request_id, declared = request_headers(request.scope)
+        try:
+            return _json(200, orjson.loads(await serving.predict(request.receive, request_id, declared,
+                                                                 time.perf_counter())))
+        except RequestError as error:
+            return _json(error.status, {"detail": error.detail})
+
+    def openapi() -> dict[str, Any]:  # publish the generated Row schema in the OpenAPI document
+        if api.openapi_schema is None:
+            schema = FastAPI.openapi(api)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
+def add_feedback(api: FastAPI, serving: Serving) -> None:
+    """/feedback: the true label of an earlier prediction, joined to it by id in the prediction log."""
+    Feedback = serving.feedback_model()
+    schema = Feedback.model_json_schema()
+    body = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+    @api.post("/feedback", status_code=202, openapi_extra=body, responses={
+        202: _documented("recorded", STATUS_SCHEMA),
+        422: _documented("invalid body (the detail names each bad field)", DETAIL_SCHEMA),
+        503: _documented("the prediction log is off, or its queue is full (retry later)", DETAIL_SCHEMA)})
+    async def feedback(request: Request) -> Response:
+        try:
+            record = Feedback.model_validate(orjson.loads(await request.body()))
+        except orjson.JSONDecodeError as error:
+            return _json(422, {"detail": [{"loc": ["body"], "msg": f"invalid JSON: {error}", "type": "json_invalid"}]})
+        except ValidationError as error:
+            return _json(422, {"detail": _validation_detail(error, batch=False, prefix=["body"])})
+        if serving.log is None:
+            return _json(503, {"detail": "the prediction log is off (PREDICTION_LOG_DIR=off): feedback is not kept"})
+        if not serving.log.record_feedback(record.id, record.label):
+            return _json(503, {"detail": "the feedback queue is full; retry later"})
+        return _json(202, {"status": "recorded", "id": record.id})
+
+
+def create_app(source: str, max_rows: int | None = None) -> ServingApp:
     """The app for one model source. The model is loaded first (its feature schema is the request
     schema); /ready and /predict answer 503 until a warm-up prediction has run."""
     max_rows = max_rows or int(os.environ.get("SERVE_MAX_ROWS", DEFAULT_MAX_ROWS))
-    state: dict[str, Any] = {"predictor": None}
     loaded = load(source)
-    predictor = Predictor(loaded, max_rows)
-    body = _openapi_body(predictor.Row.model_json_schema(ref_template="#/components/schemas/{model}"), max_rows)
-    components = body.pop("_components")
+    prediction_log = PredictionLog.from_env(str(loaded.info.get("name") or "{{ cookiecutter.project }}"),
+                                            loaded.info.get("version"), [f["name"] for f in loaded.features])
+    serving = Serving(loaded, max_rows, prediction_log)
 
-    app = FastAPI(
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        if prediction_log is not None:  # write out what is still queued
+            prediction_log.close()
+
+    api = FastAPI(
         title={{ (cookiecutter.display_name + " model") | tojson }},
         description={{ cookiecutter.description | tojson }},
         version=str(loaded.info.get("version") or "unregistered"),
+        lifespan=lifespan,
     )
-
-    def ready() -> None:
-        # Warm the estimator once, then freeze: the model's objects never need collecting.
-        predictor.predict_values(probe_rows(loaded.features, rows=1).tolist())
-        gc.collect()
-        gc.freeze()
-        state["batcher"] = MicroBatcher(predictor)
-        state["predictor"] = predictor  # last: /ready and /predict look at this one
-
-    threading.Thread(target=ready, daemon=True).start()
-
-    def documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-    @app.get("/health", responses={200: documented("the process is up", STATUS_SCHEMA)})
-    async def health() -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    @app.get("/ready", responses={200: documented("the model is loaded and warmed up", STATUS_SCHEMA),
-                                  503: documented("model not loaded yet", DETAIL_SCHEMA)})
-    async def is_ready() -> Response:
-        if state["predictor"] is None:
-            return _error(503, "model is loading")
-        return Response(b'{"status":"ready"}', media_type="application/json")
-
-    # The image's own digest, passed in by the deploy (an image cannot contain its own digest).
-    image_digest = os.environ.get("IMAGE_DIGEST") or None
-
-    @app.get("/metadata")
-    async def metadata() -> Response:
-        info = {**loaded.info, "image_digest": image_digest, "features": loaded.features, "classes": loaded.classes,
-                "max_rows": max_rows}
-        return Response(orjson.dumps(info, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-
-    @app.post(
-        "/predict",
-        openapi_extra=body,
-        responses={
-            200: documented("predictions, in the order of the rows", PREDICTION_SCHEMA),
-            413: documented(f"body over {max_rows * MAX_BYTES_PER_ROW} bytes", DETAIL_SCHEMA),
-            422: documented(f"invalid body (the detail names each bad field) or more than {max_rows} rows",
-                            DETAIL_SCHEMA),
-            503: documented("model not loaded yet", DETAIL_SCHEMA),
-        },
-    )
-    async def predict(request: Request) -> Response:
-        active: Predictor | None = state["predictor"]
-        if active is None:
-            return _error(503, "model is loading")
-        limit = active.max_rows * MAX_BYTES_PER_ROW
-        raw = await read_body(request, limit)
-        if raw is None:
-            return _error(413, f"body over {limit} bytes; the limit is {limit} (SERVE_MAX_ROWS x {MAX_BYTES_PER_ROW})")
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            return _error(422, [{"loc": ["body"], "msg": f"invalid JSON: {error}", "type": "json_invalid"}])
-        batch = isinstance(payload, dict) and "rows" in payload and "rows" not in active.names
-        if batch:
-            if set(payload) != {"rows"} or not isinstance(payload["rows"], list) or not payload["rows"]:
-                msg = 'a batch is {"rows": [row, ...]} with at least one row and no other keys'
-                return _error(422, [{"loc": ["body", "rows"], "msg": msg, "type": "batch_invalid"}])
-            rows_in = payload["rows"]
-            if len(rows_in) > active.max_rows:
-                msg = f"{len(rows_in)} rows in one request; the maximum is {active.max_rows} (SERVE_MAX_ROWS)"
-                return _error(422, [{"loc": ["body", "rows"], "msg": msg, "type": "too_long"}])
-        else:
-            rows_in = [payload]
-        try:
-            rows = active.rows_adapter.validate_python(rows_in)
-        except ValidationError as error:
-            return _error(422, _validation_detail(error, batch))
-        result = await state["batcher"].submit(active.values(rows))
-        return Response(orjson.dumps(result), media_type="application/json")
-
-    # Publish the generated Row schema in the OpenAPI document.
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    app.state.serving = state
-    return app
+    add_predict(api, serving)
+    add_feedback(api, serving)
+    add_probes(api, serving)
+    api.state.serving = serving
+    threading.Thread(target=serving.warm_up, daemon=True).start()
+    return ServingApp(serving, api)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvicorn
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(args.model)
     except (ModelLoadError, OSError) as error:
@@ -476,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> ServingApp:
     """App factory for multi-worker uvicorn: each worker loads the model named by MODEL_URI."""
     return create_app(os.environ["MODEL_URI"])
 

@@ -1,0 +1,289 @@
+"""Monitoring for the serving app: the prediction log and the Prometheus metrics.
+
+The prediction log records every prediction (and every ground-truth label sent to /feedback) as
+JSON lines in a folder, `PREDICTION_LOG_DIR` (default `logs/predictions`; `off` disables it):
+
+    predictions-<UTC %Y%m%dT%H%M%S>-<pid>-<seq>.jsonl
+        {"id", "ts", "model", "model_version", "inputs": {...}, "prediction",
+         "probabilities" (binary: float, multiclass: list, regression: absent), "latency_ms"}
+    feedback-<UTC %Y%m%dT%H%M%S>-<pid>-<seq>.jsonl
+        {"id", "ts", "label"}
+
+`ts` is ISO 8601 in UTC (`2026-12-02T15:04:05.123Z`). Each file is written whole to a `.tmp` file
+and then renamed, so a reader (`gitops-ml drift`) never sees half a file. Writing happens off the
+request path: a request only appends to a bounded in-memory queue (no lock, no I/O); a thread
+writes the queue out in batches, every `PREDICTION_LOG_FLUSH_SECONDS` (default 5) or when a file's
+worth of records (`PREDICTION_LOG_FILE_RECORDS`, default 10,000) is waiting. When the queue is full
+(`PREDICTION_LOG_QUEUE`, default 100,000 records; a slow sink) a record is dropped; when a file
+cannot be written (an unwritable sink) its records are dropped: both are counted and exposed in
+/metrics, and neither ever fails or delays a prediction.
+
+The metrics follow the conventions of inference servers: `<namespace>_<name>_<unit>`, `_total`
+counters, `_seconds` histograms, `model` and `version` labels on every series.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "gitops_ml"
+JSONL = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+DEFAULT_LOG_DIR = "logs/predictions"
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Regression predictions: 0 and the 1-2.5-5 series up to a million (PREDICTION_BUCKETS overrides).
+VALUE_BUCKETS = (0.0, *(m * 10.0**e for e in range(7) for m in (1, 2.5, 5)))
+
+
+def utc_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RecordQueue:
+    """A bounded queue of records and the thread that writes them, in batches, to JSONL files.
+
+    `put` is all the request path does: one length check and one append (deque appends are atomic).
+    `render` turns a queued tuple into the record's dict in the writer thread, off the request path.
+    """
+
+    def __init__(self, directory: Path, kind: str, render: Callable[[tuple], dict[str, Any]], capacity: int,
+                 flush_seconds: float, file_records: int):
+        self.directory, self.kind, self.render = directory, kind, render
+        self.capacity, self.flush_seconds, self.file_records = capacity, flush_seconds, file_records
+        self.pending: deque[tuple] = deque()
+        self.written = 0
+        self.dropped_full = 0  # incremented by the request path only
+        self.dropped_failed = 0  # incremented by the writer only
+        self.files = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name=f"{kind}-log-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_full + self.dropped_failed
+
+    def put(self, record: tuple) -> bool:
+        """Queue one record; False (and counted as dropped) when the queue is full."""
+        pending = self.pending
+        if len(pending) >= self.capacity:
+            self.dropped_full += 1
+            return False
+        pending.append(record)
+        if len(pending) == self.file_records:
+            self._wake.set()
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything queued so far (one file per `file_records` records)."""
+        with self._write_lock:
+            while self.pending:
+                batch = []
+                pending = self.pending
+                while pending and len(batch) < self.file_records:
+                    batch.append(pending.popleft())
+                self._write(batch)
+
+    def _write(self, batch: list[tuple]) -> None:
+        try:
+            lines = b"".join(orjson.dumps(self.render(record), option=JSONL) for record in batch)
+            self.files += 1
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            final = self.directory / f"{self.kind}-{stamp}-{os.getpid()}-{self.files}.jsonl"
+            temporary = final.with_name(final.name + ".tmp")
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(lines)
+            os.replace(temporary, final)
+        except Exception as error:  # noqa: BLE001 - an unwritable sink loses records, never a prediction
+            self.dropped_failed += len(batch)
+            if not self._failing:
+                log.warning("%s log: cannot write to %s (%s); dropping records until it works again",
+                            self.kind, self.directory, error)
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("%s log: writing to %s works again", self.kind, self.directory)
+        self._failing = False
+        self.written += len(batch)
+
+    def close(self) -> None:
+        """Stop the writer and write what is still queued."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.flush()
+
+
+class PredictionLog:
+    """The predictions and the feedback of one model version, each in its own queue of files."""
+
+    def __init__(self, directory: Path, model: str, version: str | None, names: list[str], capacity: int = 100_000,
+                 flush_seconds: float = 5.0, file_records: int = 10_000):
+        self.directory = directory
+
+        def prediction(record: tuple) -> dict[str, Any]:
+            request_id, ts, inputs, value, probabilities, latency_ms = record
+            out = {"id": request_id, "ts": utc_iso(ts), "model": model, "model_version": version,
+                   "inputs": dict(zip(names, inputs, strict=True)), "prediction": value}
+            if probabilities is not None:
+                out["probabilities"] = probabilities
+            out["latency_ms"] = round(latency_ms, 3)
+            return out
+
+        def feedback(record: tuple) -> dict[str, Any]:
+            request_id, ts, label = record
+            return {"id": request_id, "ts": utc_iso(ts), "label": label}
+
+        self.predictions = RecordQueue(directory, "predictions", prediction, capacity, flush_seconds, file_records)
+        self.feedback = RecordQueue(directory, "feedback", feedback, capacity, flush_seconds, file_records)
+
+    @classmethod
+    def from_env(cls, model: str, version: str | None, names: list[str]) -> PredictionLog | None:
+        directory = os.environ.get("PREDICTION_LOG_DIR", DEFAULT_LOG_DIR)
+        if directory.strip().lower() in ("off", ""):
+            return None
+        return cls(Path(directory), model, version, names,
+                   capacity=int(os.environ.get("PREDICTION_LOG_QUEUE", "100000")),
+                   flush_seconds=float(os.environ.get("PREDICTION_LOG_FLUSH_SECONDS", "5")),
+                   file_records=int(os.environ.get("PREDICTION_LOG_FILE_RECORDS", "10000")))
+
+    def record(self, ids: list[str], ts: float, inputs: list[list[Any]], result: dict[str, Any],
+               latency_ms: float) -> None:
+        """Queue one record per row of a prediction (the request path: appends only). `inputs` are the
+        validated rows in feature order (missing values as NaN, written as null)."""
+        predictions = result["predictions"]
+        probabilities = result.get("probabilities")
+        put = self.predictions.put
+        for i, request_id in enumerate(ids):
+            put((request_id, ts, inputs[i], predictions[i], None if probabilities is None else probabilities[i],
+                 latency_ms))
+
+    def record_feedback(self, request_id: str, label: Any) -> bool:
+        return self.feedback.put((request_id, time.time(), label))
+
+    def flush(self) -> None:
+        self.predictions.flush()
+        self.feedback.flush()
+
+    def close(self) -> None:
+        self.predictions.close()
+        self.feedback.close()
+
+
+class Histogram:
+    def __init__(self, bounds: Iterable[float]):
+        self.bounds = tuple(sorted(bounds))
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        out, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            le = "+Inf" if bound == float("inf") else repr(float(bound))
+            out.append(series(f"{name}_bucket", f'{labels},le="{le}"', total))
+        out += [series(f"{name}_sum", labels, repr(self.sum)), series(f"{name}_count", labels, total)]
+        return out
+
+
+def series(name: str, labels: str, value: Any) -> str:
+    """One sample line: name{labels} value (written without f-string braces: this file is a template)."""
+    return name + "{" + labels + "} " + str(value)
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Metrics:
+    """Counters and histograms kept in plain Python objects, rendered in Prometheus' text format."""
+
+    ENDPOINTS = frozenset({"/predict", "/feedback", "/health", "/ready", "/metadata", "/metrics", "/docs",
+                           "/openapi.json"})
+
+    def __init__(self, model: str, version: str | None, task: str, info: dict[str, Any],
+                 value_buckets: Iterable[float] = VALUE_BUCKETS):
+        self.base = f'model="{_label(model)}",version="{_label(version or "unregistered")}"'
+        self.task = task
+        self.info = info
+        self.durations: dict[str, Histogram] = {}
+        self.requests: dict[tuple[str, int], int] = {}
+        self.classes: dict[Any, int] = {}
+        self.values = Histogram(value_buckets)
+
+    def request(self, path: str, status: int, seconds: float) -> None:
+        endpoint = path if path in self.ENDPOINTS else "other"
+        histogram = self.durations.get(endpoint)
+        if histogram is None:
+            histogram = self.durations[endpoint] = Histogram(DURATION_BUCKETS)
+        histogram.observe(seconds)
+        key = (endpoint, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def predictions(self, values: list[Any]) -> None:
+        if self.task == "regression":
+            for value in values:
+                self.values.observe(value)
+        else:
+            classes = self.classes
+            for value in values:
+                classes[value] = classes.get(value, 0) + 1
+
+    def render(self, prediction_log: PredictionLog | None) -> str:
+        n, base = NAMESPACE, self.base
+        lines = [f"# HELP {n}_model_info The model version this process serves.", f"# TYPE {n}_model_info gauge",
+                 series(f"{n}_model_info", ",".join([base, *(f"{k}={_q(v)}" for k, v in self.info.items())]), 1),
+                 f"# HELP {n}_request_duration_seconds Time from the request's arrival at the app to its response.",
+                 f"# TYPE {n}_request_duration_seconds histogram"]
+        for endpoint, histogram in sorted(self.durations.items()):
+            lines += histogram.lines(f"{n}_request_duration_seconds", f'{base},endpoint="{endpoint}"')
+        lines += [f"# HELP {n}_requests_total Requests answered, by endpoint and status code.",
+                  f"# TYPE {n}_requests_total counter"]
+        lines += [series(f"{n}_requests_total", f'{base},endpoint="{e}",status="{s}"', c)
+                  for (e, s), c in sorted(self.requests.items())]
+        if self.task == "regression":
+            lines += [f"# HELP {n}_prediction_value Predicted values.", f"# TYPE {n}_prediction_value histogram"]
+            lines += self.values.lines(f"{n}_prediction_value", base)
+        else:
+            lines += [f"# HELP {n}_predictions_total Predictions, by predicted class.",
+                      f"# TYPE {n}_predictions_total counter"]
+            lines += [series(f"{n}_predictions_total", f'{base},class="{_label(k)}"', c)
+                      for k, c in sorted(self.classes.items(), key=lambda kv: str(kv[0]))]
+        for kind, help_text in (("written", "written to the prediction log"),
+                                ("dropped", "dropped (queue full or sink unwritable), never failing a request")):
+            lines += [f"# HELP {n}_log_records_{kind}_total Records {help_text}.",
+                      f"# TYPE {n}_log_records_{kind}_total counter"]
+            for stream in ("predictions", "feedback"):
+                queue = getattr(prediction_log, stream) if prediction_log else None
+                count = (queue.written if kind == "written" else queue.dropped) if queue else 0
+                lines.append(series(f"{n}_log_records_{kind}_total", f'{base},stream="{stream}"', count))
+        return "\n".join(lines) + "\n"
+
+
+def _q(value: Any) -> str:
+    return f'"{_label("" if value is None else value)}"'
