@@ -1,7 +1,7 @@
 # gitops-ml: the template repository's own tasks. `make demo` and `make test` are all a new
 # machine needs; both install what is missing first (scripts/setup.sh).
 
-.PHONY: help setup demo test lint lock sample-data bench bench-deploy load-test fuzz
+.PHONY: help setup demo test lint lock schema sample-data bench bench-deploy load-test fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ lint:  ## ruff, actionlint and zizmor over the template repo and its workflows
 lock:  ## re-resolve requirements-dev.txt and the generated repo's locks
 	uv pip compile requirements-dev.in --universal -p 3.11 -q --no-header -o requirements-dev.txt
 	scripts/lock-template.sh
+
+schema: setup  ## regenerate schema/gitops-ml.schema.json from the contract's pydantic model
+	.venv/bin/gitops-ml contract schema > schema/gitops-ml.schema.json
 
 sample-data:  ## regenerate the bundled sample datasets
 	.venv/bin/python scripts/make-sample-data.py

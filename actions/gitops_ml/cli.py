@@ -16,6 +16,7 @@ import click
 from gitops_ml.errors import GitopsMLError
 
 COMMANDS = {
+    "contract": ("gitops_ml.commands.contract", "print the contract's JSON Schema, or infer one from a CSV"),
     "data-check": ("gitops_ml.commands.data_check", "check a dataset against the contract (and for drift)"),
     "train": ("gitops_ml.commands.train", "run the pipeline, log and register the model"),
     "compare": ("gitops_ml.commands.compare", "compare the challenger with the champion under the policy"),

@@ -65,3 +65,15 @@ def test_the_same_data_with_a_metric_every_group_defines_is_assessed():
     result = evaluate(fitted(contract, data), data, contract, latency_rows=0)
     rule = next(r for r in decide(result, None, contract).rules if r.rule == "fairness")
     assert rule.passed and 0 <= rule.challenger <= 0.5
+
+
+def test_a_classifier_reports_every_class_and_the_model_card_shows_them():
+    from gitops_ml.core.report import Side, model_card
+
+    contract = three_classes("accuracy")
+    data = frame()
+    result = evaluate(fitted(contract, data), data, contract, latency_rows=0)
+    assert list(result.per_class) == sorted(["low", "mid", "high"])  # the model's class order
+    assert sum(row["support"] for row in result.per_class.values()) == len(data)
+    card = model_card(contract, Side("3", result), None, None)
+    assert "## By class of `label`" in card and "| high |" in card

@@ -3,16 +3,24 @@
 One file declares the dataset schema, the task, the metrics, the promotion policy, the drift
 thresholds, where data lives, the registry and the deploy target. Every model here is strict,
 frozen and forbids unknown keys, so a typo fails early with the key path named.
+
+Strict means no silent conversion: `"100"` is not a number and `"yes"` is not a boolean. The file
+is validated as the JSON document YAML loads it to, so exactly these conversions happen, each one
+lossless: a whole number is accepted where a number is expected (`min: 0`), a list where a list
+of values is expected, a column name written as a number is its text (`2024:`), and a category
+written as a whole number is its text (`categories: [0, 1]`, as the CSV cell reads).
+`schema/gitops-ml.schema.json` is `json_schema()` of this module (a test keeps it in sync).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from gitops_ml.errors import GitopsMLError
 
@@ -32,10 +40,24 @@ class ContractError(GitopsMLError, ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _category_text(value: object) -> object:
+    """A category as the CSV cell reads: a whole number is its text; a YAML boolean or float is refused."""
+    if isinstance(value, bool):
+        raise ValueError(f"YAML reads the unquoted category {value!r} as a boolean (yes/no/true/false/on/off); "
+                         f"quote it as the data writes it, e.g. \"yes\"")
+    if isinstance(value, float):
+        raise ValueError(f"the category {value!r} is a number with a fraction; quote it exactly as the data writes it")
+    return str(value) if isinstance(value, int) else value
+
+
+Category = Annotated[str, BeforeValidator(_category_text),
+                     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})]
 
 
 class Column(_Strict):
@@ -44,7 +66,7 @@ class Column(_Strict):
     max_missing_share: Share | None = None  # when nullable; defaults to data.max_missing_share
     min: float | None = None
     max: float | None = None
-    categories: tuple[str, ...] | None = None
+    categories: tuple[Category, ...] | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -263,13 +285,37 @@ def _format_errors(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _not_json(value: object) -> Any:
+    raise TypeError(f"{value!r} ({type(value).__name__})")
+
+
 def parse_contract(raw: object, source: str = CONTRACT_FILE) -> Contract:
+    """Validate a loaded contract document strictly, as JSON (see the module docstring for what converts)."""
     if not isinstance(raw, dict):
         raise ContractError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
-        return Contract.model_validate(raw)
+        document = json.dumps(raw, default=_not_json, allow_nan=False)
+    except TypeError as error:
+        raise ContractError(f"{source}: the value {error} is not text, a number, a boolean, a list or a mapping "
+                            f"(YAML reads unquoted dates and times as such); quote it") from None
+    except ValueError:
+        raise ContractError(f"{source}: .nan and .inf are not allowed as values") from None
+    try:
+        return Contract.model_validate_json(document)
     except ValidationError as error:
         raise ContractError(_format_errors(source, error)) from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of gitops-ml.yaml, for editors (yaml-language-server) and other tools."""
+    schema = Contract.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "gitops-ml.yaml",
+            "description": "The contract between a model repository and the gitops-ml actions; every key is "
+                           "described in docs/contract.md.", **{k: v for k, v in schema.items() if k != "title"}}
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 def load_contract(path: str | Path = CONTRACT_FILE) -> Contract:

@@ -31,6 +31,7 @@ class Evaluation:
     predictions: Predictions = field(repr=False, compare=False)
     undefined: dict[str, str] = field(default_factory=dict)  # metric -> why it is NaN
     slice_undefined: dict[str, dict[str, str]] = field(default_factory=dict)  # group -> metric -> why NaN
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # class -> precision, recall, f1, support
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class Evaluation:
             "latency_p95_ms": self.latency_p95_ms,
             "undefined": self.undefined,
             "slice_undefined": self.slice_undefined,
+            "per_class": self.per_class,
         }
 
 
@@ -88,4 +90,5 @@ def evaluate(model, frame: pd.DataFrame, contract: Contract, latency_rows: int =
         predictions=Predictions(y_true, y_pred, y_score, classes),
         undefined=undefined,
         slice_undefined=slice_undefined,
+        per_class=metric_fns.per_class(y_true, y_pred, classes) if contract.model.task == "classification" else {},
     )

@@ -156,3 +156,16 @@ def slice_metrics(
         if reasons:
             undefined[group] = reasons
     return slices, undefined
+
+
+def per_class(y_true, y_pred, classes=None) -> dict[str, dict[str, float]]:
+    """Precision, recall, f1 and support of each class (as text), in the model's class order."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = _labels(np.concatenate([y_true, y_pred]), classes)
+    if len(y_true) == 0 or len(labels) == 0:
+        return {}
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    return {str(label.item() if hasattr(label, "item") else label): {
+        "precision": float(p), "recall": float(r), "f1": float(f), "support": float(n)}
+        for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)}

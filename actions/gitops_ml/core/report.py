@@ -163,6 +163,12 @@ def model_card(contract: Contract, challenger: Side, decision: Decision | None, 
                   "| group | " + " | ".join(metrics) + " |", "|---" * (1 + len(metrics)) + "|"]
         lines += [f"| {group} | " + " | ".join(str(int(row[m])) if m == "rows" else _num(row.get(m)) for m in metrics)
                   + " |" for group, row in evaluation.slices.items()]
+    per_class = getattr(evaluation, "per_class", {})
+    if per_class:
+        lines += ["", f"## By class of `{contract.data.target}`", "", "| class | precision | recall | f1 | rows |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {label} | {_num(row['precision'])} | {_num(row['recall'])} | {_num(row['f1'])} "
+                  f"| {int(row['support'])} |" for label, row in per_class.items()]
     undefined = _undefined_lines(evaluation)
     if undefined:
         lines += ["", "Not computed (NaN):", "", *undefined]
