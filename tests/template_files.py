@@ -34,8 +34,8 @@ def sample_csv(task: str = "classification") -> Path:
 
 
 def simulate(rows: int, seed: int, drift: float, task: str = "classification") -> pd.DataFrame:
-    """The generated repo's simulator of production data, loaded from the template by file path."""
-    path = TEMPLATE / "src" / "{{cookiecutter.package}}" / "data.py"
+    """The sample's simulator (scripts/make-sample-data.py, loaded by path): customers with controllable drift."""
+    path = ROOT / "scripts" / "make-sample-data.py"
     spec = importlib.util.spec_from_file_location("template_data", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

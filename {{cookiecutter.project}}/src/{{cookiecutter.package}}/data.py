@@ -2,7 +2,8 @@
 
 `python -m {{ cookiecutter.package }}.data split` is the DVC `split` stage;
 `python -m {{ cookiecutter.package }}.data simulate --drift 0.6` writes "production" data with
-controllable drift, for the demo, the tests and trying out the drift workflow.
+controllable drift, drawn from this repository's own training data (so it works on any dataset),
+for the demo, the tests and trying out the drift workflow.
 """
 
 from __future__ import annotations
@@ -34,71 +35,40 @@ def split(contract: Contract, out_dir: Path = SPLIT_DIR) -> tuple[Path, Path]:
     return paths
 
 
-# --- simulated data: the bundled sample and "production" data with controllable drift ------------
-
-CONTRACTS = ("month-to-month", "one-year", "two-year")
-PAYMENTS = ("card", "bank-transfer", "electronic-check")
-REGIONS = ("north", "south", "east", "west")
-GENDERS = ("female", "male")
+# --- simulated production data, with controllable drift, from this repository's own data ---------
 
 
-def simulate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
-    """Synthetic customers with both targets (`churned` and `annual_spend`). Licence-clean by construction.
+def simulate_for(contract: Contract, rows: int, seed: int, drift: float, source: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
+    """`rows` rows like the training data (data.train, or `source`), with drift `drift` in [0, 1].
 
-    `drift` in [0, 1] moves the feature distributions (older customers, higher charges, more
-    month-to-month contracts, more support calls) and weakens tenure's effect on churn (concept drift).
+    Rows are drawn from the data (without replacement while there are enough, so no duplicates are
+    made up); then every numeric feature moves up by `drift` standard deviations (kept inside the
+    contract's min/max, whole numbers stay whole) and each categorical feature's value becomes its
+    column's first declared category with probability drift / 2. Driven by the contract alone: it
+    works for any dataset this repository is given. Exactly the contract's columns, in its order.
     """
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     if not 0.0 <= drift <= 1.0:
         raise ValueError(f"drift must be between 0 and 1, got {drift}")
+    frame = read_typed(contract.data.train, contract) if source is None else source
+    if frame.empty:
+        raise ValueError(f"{contract.data.train} has no rows to simulate from")
     rng = np.random.default_rng(seed)
-    age = np.clip(rng.normal(44 + 14 * drift, 13, rows), 18, 90).round().astype(int)
-    tenure = np.clip(rng.exponential(26 * (1 - 0.5 * drift), rows), 0, 72).round().astype(int)
-    contract = rng.choice(CONTRACTS, rows, p=[0.45 + 0.35 * drift, 0.3 - 0.15 * drift, 0.25 - 0.2 * drift])
-    payment = rng.choice(PAYMENTS, rows, p=[0.4, 0.3, 0.3])
-    region = rng.choice(REGIONS, rows, p=[0.3, 0.25, 0.25, 0.2])
-    gender = rng.choice(GENDERS, rows)
-    charges = np.clip(rng.normal(65 + 30 * drift, 24, rows), 18, 150).round(2)
-    calls = rng.poisson(1.5 + 2.5 * drift, rows)
-
-    month_to_month = contract == "month-to-month"
-    logit = (
-        -1.3
-        + 1.1 * month_to_month
-        - (0.05 - 0.03 * drift) * tenure
-        + 0.015 * (charges - 65)
-        + 0.35 * calls
-        - 0.012 * (age - 44)
-        + 0.6 * (payment == "electronic-check")
-    )
-    churned = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
-    loyalty = np.where(month_to_month, 0.7, np.where(contract == "one-year", 0.9, 1.0))
-    spend = 12 * charges * loyalty + 6 * tenure - 25 * calls + 3 * (age - 44) + rng.normal(0, 60, rows)
-
-    frame = pd.DataFrame(
-        {
-            "age": age,
-            "tenure_months": tenure,
-            "monthly_charges": charges,
-            "support_calls": calls,
-            "contract": contract,
-            "payment_method": payment,
-            "region": region,
-            "gender": gender,
-            "churned": churned,
-            "annual_spend": np.maximum(spend, 0).round(2),
-        }
-    )
-    # Real data has gaps: about 1% of charges are unknown.
-    frame.loc[rng.random(rows) < 0.01, "monthly_charges"] = np.nan
-    return frame
-
-
-def simulate_for(contract: Contract, rows: int, seed: int, drift: float) -> pd.DataFrame:
-    """Simulated data with exactly the contract's columns (the other task's target dropped)."""
-    frame = simulate(rows, seed=seed, drift=drift)
-    return frame[[name for name in contract.data.columns if name in frame.columns]]
+    picks = rng.choice(len(frame), size=rows, replace=rows > len(frame))
+    out = frame.iloc[picks].reset_index(drop=True).copy()
+    for name in contract.data.features:
+        column = contract.data.columns[name]
+        if column.is_numeric:
+            values = out[name].astype("float64")
+            shifted = values + drift * (values.std() if len(values) > 1 and values.std() > 0 else 1.0)
+            shifted = shifted.clip(lower=column.min, upper=column.max)
+            out[name] = shifted.round().astype("Int64") if column.type == "int" else shifted
+        elif column.type == "category" and drift > 0:
+            moved = (rng.random(rows) < drift / 2) & out[name].notna().to_numpy()
+            out.loc[moved, name] = column.categories[0]
+    return out[list(contract.data.columns)]
 
 
 def main(argv: list[str] | None = None) -> int:
