@@ -34,6 +34,9 @@ sample-data:  ## regenerate the bundled sample datasets
 bench: setup  ## serving benchmark: our app vs mlflow models serve (prints the table in docs/serving.md)
 	.venv/bin/python benchmarks/serve.py $(BENCH_ARGS)
 
+bench-image:  ## serving image: MB above the base image, time to ready, compiled vs scikit-learn (docs/shipping.md)
+	.venv/bin/python benchmarks/image.py --sklearn $(BENCH_ARGS)
+
 bench-deploy:  ## deploys under load through HAProxy: requests served, failed, longest pause (docs/shipping.md)
 	scripts/setup.sh --test
 	.venv/bin/python benchmarks/deploy.py $(BENCH_ARGS)

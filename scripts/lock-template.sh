@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Re-resolve the generated repo's locked requirements (requirements/serve.txt and dev.txt) from its
-# pyproject.toml, with hashes (installs use --require-hashes). Run after changing the template's
-# dependencies; the locks are committed.
+# Re-resolve the generated repo's locked requirements (requirements/serve.txt and dev.txt from its
+# pyproject.toml, serve-compiled.txt from requirements/serve-compiled.in at serve.txt's versions),
+# with hashes (installs use --require-hashes). Run after changing the template's dependencies; the
+# locks are committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 template='{{cookiecutter.project}}'
@@ -17,3 +18,10 @@ for lock in serve dev; do
     "$template/requirements/$lock.txt"
   echo "locked $template/requirements/$lock.txt ($(grep -c '==' "$template/requirements/$lock.txt") packages)"
 done
+# The compiled-model image's requirements: serve.txt's packages without scikit-learn/skops, same versions.
+sed 's/{{ cookiecutter.package }}/package/' "$template/requirements/serve-compiled.in" > "$work/serve-compiled.in"
+uv pip compile "$work/serve-compiled.in" -c "$template/requirements/serve.txt" --universal -p 3.11 --no-header --no-annotate -q --generate-hashes \
+  -o "$template/requirements/serve-compiled.txt"
+sed -i "1i # Locked by scripts/lock-template.sh (in a generated repo: make lock). Do not edit by hand." \
+  "$template/requirements/serve-compiled.txt"
+echo "locked $template/requirements/serve-compiled.txt ($(grep -c '==' "$template/requirements/serve-compiled.txt") packages)"

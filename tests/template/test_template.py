@@ -33,7 +33,8 @@ COMBINATIONS = [
 COMMON_FILES = {
     ".cookiecutter.json", ".dockerignore", ".gitignore", ".dvcignore", "Dockerfile", "Makefile", "README.md",
     "dvc.yaml", "gitops-ml.yaml", "params.yaml", "pyproject.toml",
-    "requirements/dev.txt", "requirements/serve.txt",
+    "requirements/dev.txt", "requirements/serve.txt", "requirements/serve-compiled.in",
+    "requirements/serve-compiled.txt",
     ".github/CODEOWNERS", ".github/dependabot.yml",
     ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
     ".github/workflows/merge.yml",
@@ -43,7 +44,7 @@ COMMON_FILES = {
     "tests/test_fastpath.py", "tests/feature_shapes.py", "tests/test_monitoring.py",
 }
 PACKAGE_FILES = {"__init__.py", "data.py", "features.py", "train.py", "evaluate.py", "serve.py", "fastpath.py",
-                 "monitoring.py"}
+                 "monitoring.py", "compiled.py"}
 KUBERNETES_FILES = {
     "deploy/kubernetes/README.md",
     *(f"deploy/kubernetes/base/{name}.yaml"
@@ -199,10 +200,15 @@ def test_locks_are_hashed_and_cover_gitops_ml_dependencies():
     from packaging.requirements import Requirement
 
     template = ROOT / "{{cookiecutter.project}}" / "requirements"
-    for lock in ("serve.txt", "dev.txt"):
+    for lock in ("serve.txt", "dev.txt", "serve-compiled.txt"):
         text = (template / lock).read_text()
         pins = re.findall(r"^([A-Za-z0-9_.-]+)==\S+", text, re.MULTILINE)
         assert pins and text.count("--hash=sha256:") >= len(pins), f"{lock}: a pin without a hash"
+    # The compiled-model image: serve.txt's pins (same versions) without scikit-learn and what only it needs.
+    pins = {lock: set(re.findall(r"^([A-Za-z0-9_.-]+==\S+)", (template / lock).read_text(), re.MULTILINE))
+            for lock in ("serve.txt", "serve-compiled.txt")}
+    assert pins["serve-compiled.txt"] < pins["serve.txt"]
+    assert not {p.split("==")[0] for p in pins["serve-compiled.txt"]} & {"scikit-learn", "scipy", "skops"}
     locked = {re.sub(r"[-_.]+", "-", name).lower()
               for name in re.findall(r"^([A-Za-z0-9_.-]+)==", (template / "dev.txt").read_text(), re.MULTILINE)}
     declared = tomllib.loads((ROOT / "actions" / "pyproject.toml").read_text())["project"]["dependencies"]

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+# scikit-learn is imported inside the functions that read a fitted preprocessor (`plan`), so the
+# blocks and `transform_of` load with numpy alone: compiled.py serves them in an image without it.
 
 Transform = Callable[[list[list[Any]]], np.ndarray]
 log = logging.getLogger(__name__)
@@ -62,10 +61,15 @@ Block = NumericBlock | CategoricalBlock
 
 
 def _steps(block: Any) -> list[Any]:
+    from sklearn.pipeline import Pipeline
+
     return [step for _, step in block.steps] if isinstance(block, Pipeline) else [block]
 
 
 def _numeric(block: Any, columns: list[int]) -> NumericBlock:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
     steps = _steps(block)
     if len(steps) != 2 or not isinstance(steps[0], SimpleImputer) or not isinstance(steps[1], StandardScaler):
         raise Unsupported(f"numeric block {[type(s).__name__ for s in steps]} is not SimpleImputer + StandardScaler")
@@ -79,6 +83,9 @@ def _numeric(block: Any, columns: list[int]) -> NumericBlock:
 
 
 def _categorical(block: Any, columns: list[int]) -> CategoricalBlock:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
     steps = _steps(block)
     if len(steps) != 2 or not isinstance(steps[0], SimpleImputer) or not isinstance(steps[1], OneHotEncoder):
         raise Unsupported(f"categorical block {[type(s).__name__ for s in steps]} is not SimpleImputer + OneHotEncoder")
@@ -100,6 +107,8 @@ def plan(preprocessor: Any) -> list[Block]:
     Raises Unsupported when it is not the template's kind of preprocessor. Blocks over no columns
     (scikit-learn leaves those unfitted) are left out, as the transformer's output leaves them out.
     """
+    from sklearn.compose import ColumnTransformer
+
     if not isinstance(preprocessor, ColumnTransformer):
         raise Unsupported(f"the preprocessor is a {type(preprocessor).__name__}, not a ColumnTransformer")
     if getattr(preprocessor, "sparse_output_", False):

@@ -48,8 +48,8 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema, create_model
-from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.package }}.compiled import load as load_compiled
 from {{ cookiecutter.package }}.fastpath import compile_preprocessor, probe_rows
 from {{ cookiecutter.package }}.monitoring import Metrics, PredictionLog
 
@@ -141,6 +141,11 @@ def load_native(path: Path, flavor: dict[str, Any], source: str) -> Any:
 
 def load_model(path: Path, mlmodel: dict[str, Any], source: str) -> Any:
     """The model object serving predicts with. The one place that decides how a model is loaded."""
+    # A compiled model (numpy arrays + JSON, verified equal to the pipeline when the image was baked)
+    # serves without scikit-learn; without one (local development) the pipeline itself is served.
+    compiled = load_compiled(path)
+    if compiled is not None:
+        return compiled
     flavor = (mlmodel.get("flavors") or {}).get("sklearn")
     if not flavor:
         raise ModelLoadError(f"{source}: not a scikit-learn MLflow model (flavors: {list(mlmodel.get('flavors', {}))})")
@@ -224,8 +229,11 @@ class Predictor:
         self.classes = np.asarray(loaded.classes if loaded.classes is not None else [], dtype=object)
         # The preprocessor's vectorised twin, when it is provably equal (see fastpath.py).
         self.preprocess = None
-        if isinstance(model, Pipeline) and len(model.steps) == 2:
-            self.preprocess = compile_preprocessor(model[0], probe_rows(loaded.features))
+        if not getattr(model, "compiled", False):  # a compiled model is already plain arrays
+            from sklearn.pipeline import Pipeline
+
+            if isinstance(model, Pipeline) and len(model.steps) == 2:
+                self.preprocess = compile_preprocessor(model[0], probe_rows(loaded.features))
 
     def values(self, rows: list[Any]) -> list[list[Any]]:
         """Validated rows as lists in contract order, missing values as NaN."""
