@@ -26,6 +26,7 @@ COMMANDS = {
     "bake": ("gitops_ml.commands.bake", "download a registered model into a folder for the image"),
     "build-image": ("gitops_ml.commands.build_image", "build, label and push a version's serving image (by digest)"),
     "deploy": ("gitops_ml.commands.deploy", "deploy a version's image to an environment, smoke-tested"),
+    "drift": ("gitops_ml.commands.drift", "measure drift of current data against the champion's reference"),
 }
 
 

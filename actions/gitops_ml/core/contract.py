@@ -162,6 +162,22 @@ class Drift(_Strict):
         default=0.3, description="share of drifted columns at which the dataset counts as drifted"
     )
     check_on_data_check: bool = True
+    current: Literal["file", "dvc", "predictions"] = Field(
+        default="file",
+        description="what `gitops-ml drift` compares: data.current as a file or folder (CSV/Parquet), data.current "
+                    "tracked by DVC (pulled first), or a window of the serving app's prediction log",
+    )
+    predictions: str = Field(default="logs/predictions",
+                             description="the prediction log folder (PREDICTION_LOG_DIR overrides it)")
+    window_hours: Annotated[float, Field(gt=0)] = Field(
+        default=168.0, description="predictions: how far back the current window reaches")
+    min_rows: Annotated[int, Field(ge=1)] = Field(
+        default=200, description="fewer current rows than this is 'insufficient data', never 'no drift'")
+    min_labels: Annotated[int, Field(ge=1)] = Field(
+        default=100, description="labelled rows needed before live performance is judged")
+    max_live_drop: Annotated[float, Field(ge=0)] = Field(
+        default=0.05, description="live primary metric may be this much worse than the champion's offline one")
+    trend_runs: Annotated[int, Field(ge=2, le=1000)] = Field(default=30, description="runs in the drift trend plot")
 
 
 class Registry(_Strict):

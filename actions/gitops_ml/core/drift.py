@@ -181,3 +181,125 @@ def drift_skipped(reason: str) -> CheckResult:
     """Drift could not be measured: a warning that says why and how to measure it."""
     return CheckResult("drift", None, "warn", "skipped", "reference data",
                        f"drift not measured: {reason}; pass --reference with a CSV to compare against, or --no-drift")
+
+
+# -- monitoring: the verdict of `gitops-ml drift` ----------------------------------------------------
+
+STABLE, DRIFTED, INSUFFICIENT = "stable", "drifted", "insufficient data"
+PERF_OK, PERF_FLOOR, PERF_DROP, PERF_FEW, PERF_NONE = "ok", "below floor", "dropped", "insufficient labels", "no labels"
+
+
+@dataclass(frozen=True)
+class Performance:
+    """Live performance (from labelled current rows) against the champion's offline metrics and the floors."""
+
+    status: str  # PERF_*
+    labels: int
+    live: dict[str, float]
+    offline: dict[str, float]
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        def clean(values: Mapping[str, float]) -> dict:
+            return {k: None if math.isnan(v) else float(f"{v:.6g}") for k, v in values.items()}
+        return {"status": self.status, "labels": self.labels, "live": clean(self.live), "offline": clean(self.offline),
+                "problems": list(self.problems)}
+
+
+def judge_performance(live: Mapping[str, float], offline: Mapping[str, float], labels: int, *, primary: str,
+                      floors: Mapping[str, float], max_drop: float, min_labels: int,
+                      lower_is_better: Collection[str]) -> Performance:
+    """Below a floor (the contract's promotion.floors) is an alert; the primary metric more than `max_drop`
+    worse than the champion's offline value is a drop. Too few labels: not judged."""
+    live, offline = dict(live), dict(offline)
+    if labels == 0:
+        return Performance(PERF_NONE, 0, live, offline)
+    if labels < min_labels:
+        return Performance(PERF_FEW, labels, live, offline,
+                           (f"{labels} labelled row(s), fewer than drift.min_labels {min_labels}",))
+    below = []
+    for metric, floor in floors.items():
+        value = live.get(metric, math.nan)
+        lower = metric in lower_is_better
+        if math.isnan(value) or (value > floor if lower else value < floor):
+            below.append(f"live {metric} {value:.4g} {'above' if lower else 'below'} the floor {floor:g}")
+    if below:
+        return Performance(PERF_FLOOR, labels, live, offline, tuple(below))
+    value, was = live.get(primary, math.nan), offline.get(primary, math.nan)
+    if not math.isnan(value) and not math.isnan(was):
+        worse = value - was if primary in lower_is_better else was - value
+        if worse > max_drop:
+            return Performance(PERF_DROP, labels, live, offline,
+                               (f"live {primary} {value:.4g} is {worse:.4g} worse than the champion's offline "
+                                f"{was:.4g} (drift.max_live_drop {max_drop:g})",))
+    return Performance(PERF_OK, labels, live, offline)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # STABLE, DRIFTED or INSUFFICIENT
+    drifted: bool
+    retrain: bool  # open or update the retraining pull request
+    alert: bool  # live performance below the floor: open or update the alert issue
+    reasons: tuple[str, ...]
+
+
+def monitoring_verdict(rows: int, min_rows: int, data: DriftResult | None, prediction: ColumnDrift | None,
+                       performance: Performance | None, missing: str | None = None) -> Verdict:
+    """Insufficient data is its own outcome (never 'no drift'); drift is the dataset's drift or the predictions';
+    retraining is due on drift or a live performance drop; the alert is for performance below the floor."""
+    if missing or rows < min_rows or data is None:
+        why = missing or f"{rows} current row(s), fewer than drift.min_rows {min_rows}"
+        return Verdict(INSUFFICIENT, False, False, False, (f"insufficient data: {why}",))
+    reasons = []
+    if data.drifted:
+        reasons.append(f"{len(data.drifted_columns)}/{len(data.columns)} column(s) drifted "
+                       f"({', '.join(data.drifted_columns)}), at or over drift.max_drifted_share "
+                       f"{data.max_drifted_share:g}")
+    if prediction is not None and prediction.drifted:
+        reasons.append(f"the predictions drifted (p = {prediction.score:.3g})")
+    drifted = bool(reasons)
+    alert = performance is not None and performance.status == PERF_FLOOR
+    dropped = performance is not None and performance.status in (PERF_FLOOR, PERF_DROP)
+    if dropped:
+        reasons += list(performance.problems)
+    return Verdict(DRIFTED if drifted else STABLE, drifted, drifted or dropped, alert, tuple(reasons))
+
+
+def _p(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.3g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def drift_markdown(result: Mapping) -> str:
+    """The job summary / PR body table of a drift result (the JSON `gitops-ml drift` writes)."""
+    status = result["status"]
+    icon = {"drifted": "🔴", "stable": "🟢"}.get(status, "⚪")
+    lines = [f"### {icon} Drift: {status}", ""]
+    lines.append(f"Current data: {result['current']['source']} ({result['current']['rows']} rows); reference: "
+                 f"{result['reference']['source']} ({result['reference']['rows']} rows).")
+    for reason in result.get("reasons", []):
+        lines.append(f"- {reason}")
+    data = result.get("data_drift")
+    if data:
+        lines += ["", f"Share of drifted columns: **{100 * data['share']:.0f}%** (dataset drift at "
+                      f"{100 * data['max_drifted_share']:.0f}%; a column drifts at p < {data['threshold']:g}).", "",
+                  "| column | test | statistic | p-value | drifted |", "| --- | --- | --- | --- | --- |"]
+        for column in data["columns"]:
+            mark = "**yes**" if column["drifted"] else "no"
+            lines.append(f"| {column['column']} | {column.get('test', '')} | {_p(column.get('statistic'))} | "
+                         f"{_p(column['score'])} | {mark} |")
+    prediction = result.get("prediction_drift")
+    if prediction:
+        lines += ["", f"Prediction drift ({prediction['test']}): p = {_p(prediction['p_value'])}, "
+                      f"{'**drifted**' if prediction['drifted'] else 'not drifted'}."]
+    performance = result.get("performance")
+    if performance and performance["status"] != PERF_NONE:
+        lines += ["", f"Live performance on {performance['labels']} labelled row(s): **{performance['status']}**.", ""]
+        if performance["live"]:
+            lines += ["| metric | live | champion (offline) |", "| --- | --- | --- |"]
+            for metric, value in performance["live"].items():
+                lines.append(f"| {metric} | {_p(value)} | {_p(performance['offline'].get(metric))} |")
+        lines += [f"- {problem}" for problem in performance.get("problems", [])]
+    return "\n".join(lines) + "\n"

@@ -46,15 +46,15 @@ class DriftDataError(GitopsMLError):
     """A dataset the drift engine was given cannot be read as a table with the contract's columns."""
 
 
-def _quote(text: str) -> str:
+def quote_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _number(column: str) -> str:
+def number_sql(column: str) -> str:
     """A column's values as DOUBLE the way pandas.to_numeric reads the text: unparseable or infinite is missing
     (DuckDB alone would also accept digit separators such as 1_000, which pandas does not)."""
     text = f"TRIM(CAST({column} AS VARCHAR))"
@@ -64,10 +64,11 @@ def _number(column: str) -> str:
 
 def _read_csv(files: Sequence[str], types: dict[str, str] | None) -> str:
     """read_csv as pandas reads a CSV for data-check: text, with pandas' missing-value markers."""
-    listed = "[" + ", ".join(_quote(f) for f in files) + "]"
-    nulls = "[" + ", ".join(_quote(v) for v in NA_VALUES) + "]"
+    listed = "[" + ", ".join(quote_text(f) for f in files) + "]"
+    nulls = "[" + ", ".join(quote_text(v) for v in NA_VALUES) + "]"
     kinds = ("all_varchar = true" if types is None else
-             "all_varchar = true, types = {" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in types.items()) + "}")
+             "all_varchar = true, types = {" + ", ".join(f"{quote_text(k)}: {quote_text(v)}" for k, v in types.items())
+             + "}")
     return (f"read_csv({listed}, header = true, {kinds}, delim = ',', quote = '\"', escape = '\"', "
             f"nullstr = {nulls}, union_by_name = true)")
 
@@ -92,7 +93,7 @@ class Table:
     @staticmethod
     def parquet(paths: Path | Sequence[Path], shown: str | None = None) -> Table:
         files = [paths] if isinstance(paths, Path) else list(paths)
-        listed = "[" + ", ".join(_quote(str(p)) for p in files) + "]"
+        listed = "[" + ", ".join(quote_text(str(p)) for p in files) + "]"
         return Table(f"read_parquet({listed}, union_by_name = true)", shown or ", ".join(map(str, files)))
 
     @staticmethod
@@ -126,8 +127,8 @@ class Engine:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="gitops-ml-drift-", dir=workdir)
         self.db = duckdb.connect(":memory:")  # spills to temp_directory beyond memory_limit
-        self.db.execute(f"SET memory_limit = {_quote(memory_limit)}")
-        self.db.execute(f"SET temp_directory = {_quote(str(Path(self._tmp.name) / 'spill'))}")
+        self.db.execute(f"SET memory_limit = {quote_text(memory_limit)}")
+        self.db.execute(f"SET temp_directory = {quote_text(str(Path(self._tmp.name) / 'spill'))}")
         self.db.execute("SET preserve_insertion_order = false")
         if threads:
             self.db.execute(f"SET threads = {int(threads)}")
@@ -166,37 +167,39 @@ class Engine:
         if missing:
             raise DriftDataError(f"{table.shown}: column(s) {missing} missing (it has {sorted(have)})")
         typed = table.typed({c: "DOUBLE" for c in numeric})
-        parts = [f"CASE WHEN isfinite({_ident(c)}) THEN {_ident(c)} END AS {_ident(c)}" for c in numeric]
-        parts += [f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" for c in categorical]
-        create = f"CREATE OR REPLACE TABLE {_ident(name)} AS SELECT {', '.join(parts)} FROM "
+        parts = [f"CASE WHEN isfinite({quote_ident(c)}) THEN {quote_ident(c)} END AS {quote_ident(c)}" for c in numeric]
+        parts += [f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in categorical]
+        create = f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT {', '.join(parts)} FROM "
         try:
             if typed is None:
                 raise duckdb.ConversionException("not a CSV")
             self.db.execute(create + typed.sql)
         except duckdb.Error:
-            parts = [f"{_number(_ident(c))} AS {_ident(c)}" for c in numeric]
-            parts += [f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" for c in categorical]
+            parts = [f"{number_sql(quote_ident(c))} AS {quote_ident(c)}" for c in numeric]
+            parts += [f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in categorical]
             try:
-                self.db.execute(f"CREATE OR REPLACE TABLE {_ident(name)} AS SELECT {', '.join(parts)} FROM {table.sql}")
+                self.db.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT {', '.join(parts)} "
+                                f"FROM {table.sql}")
             except duckdb.Error as error:
                 raise DriftDataError(f"{table.shown}: cannot be read: {str(error).splitlines()[0]}") from None
-        return int(self.db.execute(f"SELECT count(*) FROM {_ident(name)}").fetchone()[0])
+        return int(self.db.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
 
     def sample(self, name: str, rows: int, seed: int = 0):
         """A uniform random sample of at most `rows` rows of a loaded table, as pandas (for the HTML report)."""
-        return self.db.execute(f"SELECT * FROM {_ident(name)} USING SAMPLE reservoir({int(rows)} ROWS) "
+        return self.db.execute(f"SELECT * FROM {quote_ident(name)} USING SAMPLE reservoir({int(rows)} ROWS) "
                                f"REPEATABLE ({int(seed)})").df()
 
     def ks(self, column: str, reference: str = "reference", current: str = "current",
            threshold: float | None = None) -> ColumnTest:
-        c = _ident(column)
-        n1, n2 = (int(self.db.execute(f"SELECT count({c}) FROM {_ident(t)}").fetchone()[0])
+        c = quote_ident(column)
+        n1, n2 = (int(self.db.execute(f"SELECT count({c}) FROM {quote_ident(t)}").fetchone()[0])
                   for t in (reference, current))
         if min(n1, n2) == 0:
             return ColumnTest(column, KS, float("nan"), float("nan"), n1, n2)
         if max(n1, n2) <= KS_EXACT_MAX_N:
             ref, cur = (
-                [row[0] for row in self.db.execute(f"SELECT {c} FROM {_ident(t)} WHERE {c} IS NOT NULL").fetchall()]
+                [row[0] for row in
+                 self.db.execute(f"SELECT {c} FROM {quote_ident(t)} WHERE {c} IS NOT NULL").fetchall()]
                 for t in (reference, current))
             d, p = ks_small(ref, cur)
             return ColumnTest(column, KS, d, p, n1, n2)
@@ -204,9 +207,9 @@ class Engine:
         d_max, d_min = self.db.execute(f"""
             WITH counts AS (
                 SELECT v, sum(r) AS r, sum(k) AS k FROM (
-                    SELECT {c} AS v, 1 AS r, 0 AS k FROM {_ident(reference)} WHERE {c} IS NOT NULL
+                    SELECT {c} AS v, 1 AS r, 0 AS k FROM {quote_ident(reference)} WHERE {c} IS NOT NULL
                     UNION ALL
-                    SELECT {c} AS v, 0 AS r, 1 AS k FROM {_ident(current)} WHERE {c} IS NOT NULL)
+                    SELECT {c} AS v, 0 AS r, 1 AS k FROM {quote_ident(current)} WHERE {c} IS NOT NULL)
                 GROUP BY v),
             diffs AS (
                 SELECT CAST(sum(r) OVER w AS DOUBLE) / {float(n1)!r} - CAST(sum(k) OVER w AS DOUBLE) / {float(n2)!r}
@@ -217,8 +220,8 @@ class Engine:
         return ColumnTest(column, KS, d, p, n1, n2, exact)
 
     def counts(self, column: str, table: str) -> dict[str, int]:
-        c = _ident(column)
-        rows = self.db.execute(f"SELECT {c}, count(*) FROM {_ident(table)} WHERE {c} IS NOT NULL GROUP BY {c}")
+        c = quote_ident(column)
+        rows = self.db.execute(f"SELECT {c}, count(*) FROM {quote_ident(table)} WHERE {c} IS NOT NULL GROUP BY {c}")
         return {value: int(n) for value, n in rows.fetchall()}
 
     def chisquare(self, column: str, reference: str = "reference", current: str = "current") -> ColumnTest:
