@@ -27,6 +27,7 @@ COMMANDS = {
     "build-image": ("gitops_ml.commands.build_image", "build, label and push a version's serving image (by digest)"),
     "deploy": ("gitops_ml.commands.deploy", "deploy a version's image to an environment, smoke-tested"),
     "drift": ("gitops_ml.commands.drift", "measure drift of current data against the champion's reference"),
+    "retrain-pr": ("gitops_ml.commands.retrain_pr", "open or update the retraining pull request when drift says so"),
 }
 
 

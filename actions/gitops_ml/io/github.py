@@ -356,6 +356,13 @@ class GitHub:
         return self._object(f"commenting on #{number}", permission, "POST",
                             f"{self.repo_path}/issues/{_number(number)}/comments", json={"body": body})
 
+    def update_issue(self, number: int, *, title: str | None = None, body: str | None = None) -> dict:
+        changes = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
+        if not changes:
+            raise GitHubError(f"updating issue #{number}: give a title or a body")
+        return self._object(f"updating issue #{number}", "issues: write", "PATCH",
+                            f"{self.repo_path}/issues/{_number(number)}", json=changes)
+
     def close_issue(self, number: int, reason: str = "completed") -> dict:
         if reason not in ("completed", "not_planned"):
             raise GitHubError(f"closing reason must be completed or not_planned, got {reason!r}")
