@@ -92,7 +92,7 @@ def test_too_little_data_is_insufficient_never_no_drift(project, drift):
     ran = drift()
     assert ran["result"]["status"] == "insufficient data" and ran["outputs"]["status"] == "insufficient data"
     assert ran["outputs"]["drifted"] == "false" and ran["outputs"]["retrain"] == "false"
-    assert "50 current row(s), fewer than drift.min_rows 200" in ran["summary"]
+    assert "50 current row(s), fewer than drift.min_current_rows 200" in ran["summary"]
     (root / "data/production/current.csv").unlink()
     ran = drift()
     assert ran["result"]["status"] == "insufficient data"

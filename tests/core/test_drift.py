@@ -119,7 +119,7 @@ def test_the_verdict_insufficient_stable_drifted_and_the_alert():
     drifted = decide_drift({"a": 0.001, "b": 0.6}, 0.05, 0.5)
     few = monitoring_verdict(50, 200, drifted, None, None)
     assert (few.status, few.drifted, few.retrain) == ("insufficient data", False, False)
-    assert "50 current row(s), fewer than drift.min_rows 200" in few.reasons[0]
+    assert "50 current row(s), fewer than drift.min_current_rows 200" in few.reasons[0]
     assert monitoring_verdict(500, 200, None, None, None, missing="no champion").status == "insufficient data"
     calm = monitoring_verdict(500, 200, stable, ColumnDrift("prediction", 0.4, False), _perf({"roc_auc": 0.84}))
     assert (calm.status, calm.drifted, calm.retrain, calm.alert) == ("stable", False, False, False)

@@ -193,7 +193,7 @@ def _measure(contract: Contract, inputs: Inputs, table, reference: Path, referen
         measured = measure(Table.file(reference, reference_source), table, numeric, categorical,
                            threshold=threshold, engine=engine)
         result["current"]["rows"], result["reference"]["rows"] = measured.n_current, measured.n_reference
-        if measured.n_current < contract.drift.min_rows:
+        if measured.n_current < contract.drift.min_current_rows:
             return None, None, None
         drift = decide_tests(measured.tests, threshold, contract.drift.max_drifted_share)
         tests = {t.column: t for t in measured.tests}
@@ -266,7 +266,7 @@ def run(contract: Contract, inputs: Inputs) -> dict:
                     "performance": None, "labeled": {"rows": 0, "file": None}, "data_hash": None, "notes": [],
                     "thresholds": {"column_threshold": contract.drift.column_threshold,
                                    "max_drifted_share": contract.drift.max_drifted_share,
-                                   "min_rows": contract.drift.min_rows, "min_labels": contract.drift.min_labels,
+                                   "min_current_rows": contract.drift.min_current_rows, "min_labels": contract.drift.min_labels,
                                    "max_live_drop": contract.drift.max_live_drop,
                                    "floors": dict(contract.promotion.floors)}}
     drift = prediction = performance = None
@@ -280,7 +280,7 @@ def run(contract: Contract, inputs: Inputs) -> dict:
         if missing is None:
             drift, prediction, performance = _measure(contract, inputs, table, reference, reference_source, champion,
                                                       result)
-    verdict = monitoring_verdict(result["current"]["rows"], contract.drift.min_rows, drift, prediction,
+    verdict = monitoring_verdict(result["current"]["rows"], contract.drift.min_current_rows, drift, prediction,
                                  performance, missing)
     result.update(status=verdict.status, drifted=verdict.drifted, retrain=verdict.retrain, alert=verdict.alert,
                   reasons=list(verdict.reasons))

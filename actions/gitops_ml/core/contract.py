@@ -171,7 +171,7 @@ class Drift(_Strict):
                              description="the prediction log folder (PREDICTION_LOG_DIR overrides it)")
     window_hours: Annotated[float, Field(gt=0)] = Field(
         default=168.0, description="predictions: how far back the current window reaches")
-    min_rows: Annotated[int, Field(ge=1)] = Field(
+    min_current_rows: Annotated[int, Field(ge=1)] = Field(
         default=200, description="fewer current rows than this is 'insufficient data', never 'no drift'")
     min_labels: Annotated[int, Field(ge=1)] = Field(
         default=100, description="labelled rows needed before live performance is judged")

@@ -249,7 +249,7 @@ def monitoring_verdict(rows: int, min_rows: int, data: DriftResult | None, predi
     """Insufficient data is its own outcome (never 'no drift'); drift is the dataset's drift or the predictions';
     retraining is due on drift or a live performance drop; the alert is for performance below the floor."""
     if missing or rows < min_rows or data is None:
-        why = missing or f"{rows} current row(s), fewer than drift.min_rows {min_rows}"
+        why = missing or f"{rows} current row(s), fewer than drift.min_current_rows {min_rows}"
         return Verdict(INSUFFICIENT, False, False, False, (f"insufficient data: {why}",))
     reasons = []
     if data.drifted:
