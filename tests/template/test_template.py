@@ -37,7 +37,7 @@ COMMON_FILES = {
     "requirements/serve-compiled.txt",
     ".github/CODEOWNERS", ".github/dependabot.yml",
     ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
-    ".github/workflows/merge.yml",
+    ".github/workflows/merge.yml", ".github/workflows/drift.yml",
     "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
     ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
     "tests/__init__.py", "tests/conftest.py", "tests/test_data.py", "tests/test_features.py", "tests/test_serve.py",

@@ -266,7 +266,8 @@ def run(contract: Contract, inputs: Inputs) -> dict:
                     "performance": None, "labeled": {"rows": 0, "file": None}, "data_hash": None, "notes": [],
                     "thresholds": {"column_threshold": contract.drift.column_threshold,
                                    "max_drifted_share": contract.drift.max_drifted_share,
-                                   "min_current_rows": contract.drift.min_current_rows, "min_labels": contract.drift.min_labels,
+                                   "min_current_rows": contract.drift.min_current_rows,
+                                   "min_labels": contract.drift.min_labels,
                                    "max_live_drop": contract.drift.max_live_drop,
                                    "floors": dict(contract.promotion.floors)}}
     drift = prediction = performance = None
