@@ -47,8 +47,15 @@ DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 VALUE_BUCKETS = (0.0, *(m * 10.0**e for e in range(7) for m in (1, 2.5, 5)))
 
 
+_SECOND: list[Any] = [None, ""]  # the last second formatted, and its text (records come in time order)
+
+
 def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC with milliseconds: 2026-12-02T15:04:05.123Z."""
+    second = int(timestamp)
+    if _SECOND[0] != second:
+        _SECOND[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_SECOND[1]}.{int((timestamp - second) * 1000):03d}Z"
 
 
 class RecordQueue:

@@ -1,9 +1,15 @@
-"""The serving app: FastAPI over the natively loaded scikit-learn pipeline.
+"""The serving app: the natively loaded scikit-learn pipeline behind a thin ASGI layer and FastAPI.
 
     python -m {{ cookiecutter.package }}.serve --model models:/{{ cookiecutter.project }}@champion
     python -m {{ cookiecutter.package }}.serve --model /opt/model      # a baked MLflow model directory
 
-Endpoints: POST /predict (one row, or {"rows": [...]}), GET /health, GET /ready, GET /metadata.
+Endpoints: POST /predict (one row, or {"rows": [...]}), POST /feedback (the true label of a
+prediction id), GET /health, /ready, /metadata, /metrics (Prometheus), /docs, /openapi.json.
+Every response carries X-Request-ID; every prediction is logged (monitoring.py).
+
+Reading order: loading (`load`, `load_model`), the request model (`row_model`), prediction
+(`Predictor`, `MicroBatcher`), the request path (`Serving.predict`, `ServingApp`), the documented
+API (`add_predict`, `add_feedback`, `add_probes`), then `create_app`, which puts them together.
 
 Why it is built this way (measurements in docs/serving.md of the gitops-ml repository):
 - The request model is generated from the feature schema stored with the model, so a bad field
@@ -18,6 +24,9 @@ Why it is built this way (measurements in docs/serving.md of the gitops-ml repos
   here, never the list the model file declares about itself; pickle and cloudpickle are refused.
   mlflow is imported only to resolve `models:/` URIs, so the serving image does not need it.
 - The body is capped by the bytes actually read (chunked bodies declare no length): 413.
+- /predict and /health are answered by `ServingApp`, a few lines of plain ASGI, without the
+  framework's routing, request and response objects; FastAPI documents them and serves the rest.
+- Logging a prediction is one append to a bounded queue; a thread writes the files (monitoring.py).
 - After loading, `gc.freeze()` moves the model's objects out of the collector's reach, which
   removes 100+ ms collector pauses from the latency tail.
 """
@@ -28,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import math
@@ -37,7 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -343,7 +352,17 @@ def request_headers(scope: dict[str, Any]) -> tuple[str, int | None]:
             request_id = text if REQUEST_ID.fullmatch(text) else None
         elif name == b"content-length" and value.isdigit():
             length = int(value)
-    return request_id or uuid.uuid4().hex, length
+    return request_id or new_request_id(), length
+
+
+def _ids() -> Any:
+    """Request ids: 32 hex digits, a random prefix drawn once per process and a counter (an id per
+    request without a system call; unique across processes and restarts by the prefix)."""
+    prefix = os.urandom(10).hex()
+    return (f"{prefix}{n:012x}" for n in itertools.count())
+
+
+new_request_id = _ids().__next__
 
 
 async def read_body(receive: Any, declared: int | None, limit: int) -> bytes:
