@@ -4,6 +4,8 @@ Small functions, each doing one step, so tests can call them. A missing tool (dv
 with the command to run later; it never leaves a half-made repository behind silently.
 """
 
+import csv
+import hashlib
 import os
 import shutil
 import subprocess
@@ -17,6 +19,9 @@ PROJECT = {{ cookiecutter.project | tojson }}
 AUTHOR = {{ cookiecutter.author | tojson }}
 CRUFT_RERENDER = {{ cruft_rerender() }}  # True or False: local_extensions.cruft_rerender, as this file renders
 DATA = Path("data/raw")
+HOLDOUT = Path("data/holdout/holdout.csv")
+HOLDOUT_EVERY = 5  # one row in five of the sample becomes the protected holdout
+PIN = "HOLDOUT_SHA256_PINNED_BY_THE_HOOK"  # gitops-ml.yaml's placeholder for the holdout's hash
 
 
 def select_sample_data(root: Path, task: str) -> Path:
@@ -26,6 +31,27 @@ def select_sample_data(root: Path, task: str) -> Path:
     for other in (root / DATA).glob("customers-*.csv"):
         other.unlink()
     return keep
+
+
+def carve_holdout(root: Path, data: Path, every: int = HOLDOUT_EVERY) -> str:
+    """Move every `every`-th row of the sample into the protected holdout and pin its sha256 in the contract.
+
+    Deterministic (the same sample gives the same holdout and hash, so cruft's re-renders match);
+    the rows leave the training data, so the holdout is never trained on.
+    """
+    with data.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    holdout = root / HOLDOUT
+    holdout.parent.mkdir(parents=True, exist_ok=True)
+    for path, keep in ((holdout, lambda i: i % every == 0), (data, lambda i: i % every != 0)):
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(row for i, row in enumerate(rows) if keep(i))
+    digest = hashlib.sha256(holdout.read_bytes()).hexdigest()
+    contract = root / "gitops-ml.yaml"
+    contract.write_text(contract.read_text(encoding="utf-8").replace(PIN, digest), encoding="utf-8")
+    return digest
 
 
 def drop_unused_deploy_files(root: Path, target: str) -> None:
@@ -69,7 +95,7 @@ def dvc_init(root: Path, dvc: list, remote: Path) -> None:
     run([*dvc, "init", "-q"], root)
     remote.mkdir(parents=True, exist_ok=True)
     run([*dvc, "remote", "add", "--local", "-d", "-f", "local", str(remote)], root)
-    run([*dvc, "add", "-q", str(DATA / "customers.csv")], root)
+    run([*dvc, "add", "-q", str(DATA / "customers.csv"), str(HOLDOUT)], root)
     run([*dvc, "push", "-q"], root)
 
 
@@ -94,7 +120,7 @@ def only_template_files() -> bool:
 
 def main() -> int:
     root = Path.cwd()
-    select_sample_data(root, TASK)
+    carve_holdout(root, select_sample_data(root, TASK))
     drop_unused_deploy_files(root, DEPLOY_TARGET)
     if only_template_files():
         return 0

@@ -107,6 +107,84 @@ def mlflow_server(tmp_path_factory):
         log.close()
 
 
+class AuthServer:
+    """A basic-auth MLflow server: an admin, and the two identities of a model repository.
+
+    `candidate` (what pull-request jobs hold) and `production` (what the merge job holds) are real
+    MLflow users; `grant_model(name)` gives them the per-model permissions the generated README asks
+    for, through MLflow's auth REST API: candidate MANAGE on `<name>-candidates` and READ on `<name>`;
+    production MANAGE on `<name>` and READ on `<name>-candidates`.
+    """
+
+    IDENTITIES = ("candidate", "production")
+
+    def __init__(self, url: str, admin_password: str):
+        self.url = url
+        self.admin = ("admin", admin_password)
+        self.passwords = {name: f"{name}-pw-{os.urandom(6).hex()}" for name in self.IDENTITIES}
+
+    def api(self, method: str, path: str, **kwargs) -> dict:
+        import httpx
+
+        response = httpx.request(method, f"{self.url}{path}", auth=self.admin, timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else {}
+
+    def create_users(self) -> None:
+        for name, password in self.passwords.items():
+            self.api("POST", "/api/2.0/mlflow/users/create", json={"username": name, "password": password})
+
+    def grant(self, username: str, model: str, permission: str) -> None:
+        self.api("POST", "/api/3.0/mlflow/users/permissions/grant",
+                 json={"username": username, "resource_type": "registered_model", "resource_id": model,
+                       "permission": permission})
+
+    def grant_model(self, model: str, candidates: str | None = None) -> None:
+        """Create both registered models (as the admin: the README's set-up) and grant the two identities."""
+        candidates = candidates or f"{model}-candidates"
+        for name in (model, candidates):
+            self.api("POST", "/api/2.0/mlflow/registered-models/create", json={"name": name})
+        self.grant("candidate", candidates, "MANAGE")
+        self.grant("candidate", model, "READ")
+        self.grant("production", model, "MANAGE")
+        self.grant("production", candidates, "READ")
+
+    def env(self, identity: str) -> dict[str, str]:
+        """The MLflow client environment of `identity` (admin, candidate or production)."""
+        username, password = self.admin if identity == "admin" else (identity, self.passwords[identity])
+        return {"MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_USERNAME": username,
+                "MLFLOW_TRACKING_PASSWORD": password}
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory):
+    """A real MLflow server with its own auth app (`--app-name basic-auth`), users created."""
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    port = free_port()
+    admin_password = f"admin-pw-{os.urandom(6).hex()}"
+    config = root / "basic_auth.ini"
+    config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{root / 'auth.db'}\n"
+                      "admin_username = admin\n"
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    env = {**mlflow_server_env(), "MLFLOW_AUTH_CONFIG_PATH": str(config),
+           "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()}
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "mlflow"), "server", "--app-name", "basic-auth",
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=180, process=process)
+        server = AuthServer(url, admin_password)
+        server.create_users()
+        yield server
+    finally:
+        stop_group(process)
+        log.close()
+
+
 @pytest.fixture
 def tracking(mlflow_server, monkeypatch):
     """Point MLflow clients in this test at the shared server."""

@@ -16,13 +16,17 @@ ANSWERS = {"project": "churn-model", "description": "Predicts churn.", "containe
            "deploy_target": "docker"}
 
 
+HOLDOUT_PIN = "HOLDOUT_SHA256_PINNED_BY_THE_HOOK"  # the post-gen hook writes the holdout's hash here
+
+
 def contract_text(task: str = "classification") -> str:
-    """The template's gitops-ml.yaml as cookiecutter renders it for `task`."""
+    """The template's gitops-ml.yaml as cookiecutter renders it for `task` (a stand-in holdout hash)."""
     source = (TEMPLATE / "gitops-ml.yaml").read_text(encoding="utf-8")
     environment = jinja2.Environment()
     environment.filters["actions_sha"] = lambda answers: "0" * 40  # local_extensions' filter, for a comment here
-    return environment.from_string(source).render(cookiecutter={**ANSWERS, "actions_repo": "acme/gitops-ml",
-                                                                 "task": task})
+    rendered = environment.from_string(source).render(cookiecutter={**ANSWERS, "actions_repo": "acme/gitops-ml",
+                                                                    "task": task})
+    return rendered.replace(HOLDOUT_PIN, "0" * 64)
 
 
 def contract(task: str = "classification") -> Contract:

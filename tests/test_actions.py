@@ -17,8 +17,8 @@ BIN = Path(sys.executable).parent
 
 
 def test_every_action_is_listed():
-    assert {a.name for a in ACTIONS} == {"setup", "data-check", "train", "compare", "promote", "build-image", "deploy",
-                                         "drift", "retrain-pr"}
+    assert {a.name for a in ACTIONS} == {"setup", "data-check", "train", "compare", "verify", "promote", "build-image",
+                                         "deploy", "drift", "retrain-pr"}
 
 
 def test_action_files_and_the_ci_workflow_match_the_published_schemas():

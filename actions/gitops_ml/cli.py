@@ -20,6 +20,7 @@ COMMANDS = {
     "data-check": ("gitops_ml.commands.data_check", "check a dataset against the contract (and for drift)"),
     "train": ("gitops_ml.commands.train", "run the pipeline, log and register the model"),
     "compare": ("gitops_ml.commands.compare", "compare the challenger with the champion under the policy"),
+    "verify": ("gitops_ml.commands.verify", "at merge: verify approved, bound candidates and copy them to production"),
     "promote": ("gitops_ml.commands.promote", "move the champion alias to an approved version"),
     "rollback": ("gitops_ml.commands.rollback", "move the champion alias back to the previous champion"),
     "lineage": ("gitops_ml.commands.lineage", "print the audit trail of a model version"),

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, bake, run
-from tests.github_fake import TOKEN
+from tests.github_fake import TOKEN, review
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,11 @@ def action_mappings(workflow: Path, checkout: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pull_request(tmp_path_factory):
+def pull_request(tmp_path_factory, mlflow_auth_server):
     """A generated repo pushed to a bare git remote, its data in a shared DVC remote, and a PR branch."""
     root = tmp_path_factory.mktemp("act")
     project = bake(root, project="act-model")
+    mlflow_auth_server.grant_model("act-model")
     dvc = [str(Path(sys.executable).parent / "dvc")]
     # A team's setup: a DVC remote everybody reaches, committed (the generated local one is per machine).
     run([*dvc, "remote", "add", "-d", "shared", str(root / "dvc-shared")], cwd=project)
@@ -59,25 +60,33 @@ def pull_request(tmp_path_factory):
     git("remote", "add", "origin", "https://github.com/acme/act-model.git", cwd=project)
     git("remote", "set-url", "--push", "origin", str(root / "origin.git"), cwd=project)
     git("push", "-q", "origin", "main", cwd=project)
+    base = git("rev-parse", "HEAD", cwd=project)
     git("checkout", "-q", "-b", "more-regularisation", cwd=project)
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("C: 1.0", "C: 0.5"))
     git("commit", "-qam", "Regularise a little more", cwd=project)
     git("push", "-q", "origin", "more-regularisation", cwd=project)
     head = git("rev-parse", "HEAD", cwd=project)
-    event = {
+    return project, head, base, root, pr_event(PR_NUMBER, head, "more-regularisation", base)
+
+
+def pr_event(number: int, head: str, branch: str, base: str) -> dict:
+    return {
         "action": "opened",
-        "number": PR_NUMBER,
+        "number": number,
         "pull_request": {
-            "number": PR_NUMBER,
-            "html_url": f"https://github.com/acme/act-model/pull/{PR_NUMBER}",
-            "head": {"sha": head, "ref": "more-regularisation"},
-            "base": {"ref": "main"},
+            "number": number,
+            "html_url": f"https://github.com/acme/act-model/pull/{number}",
+            "head": {"sha": head, "ref": branch},
+            "base": {"ref": "main", "sha": base},
             "merged": False,
         },
-        "repository": {"full_name": "acme/act-model", "name": "act-model", "owner": {"login": "acme"}},
+        "repository": REPOSITORY,
     }
-    return project, head, root, event
+
+
+REPOSITORY = {"full_name": "acme/act-model", "name": "act-model", "owner": {"login": "acme"},
+              "default_branch": "main"}
 
 
 @pytest.fixture(scope="session")
@@ -94,65 +103,202 @@ def actions_checkout(tmp_path_factory) -> Path:
     return copy
 
 
-def act(event: dict, workflow: Path, project: Path, root: Path, mlflow_server: str, github_url: str,
-        checkout: Path) -> str:
+def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path, secrets: dict[str, str],
+        github_url: str, checkout: Path, succeed: bool = True, extra_env: dict[str, str] | None = None) -> str:
     """Run one workflow with act on the host, as GitHub would for `event`; returns the log."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
     env = {**os.environ, "ACT_ARTIFACTS": str(artifacts)}
-    for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+    for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                   "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN"):
         env.pop(leaked, None)
-    log_path = root / f"act-{workflow.stem}.log"  # streamed, so a slow run can be watched
+    extra = [flag for key, value in (extra_env or {}).items() for flag in ("--env", f"{key}={value}")]
+    log_path = root / f"act-{workflow.stem}-{event_name}-{len(list(root.glob('act-*.log')))}.log"  # streamed
     with log_path.open("w") as log_file:
         result = subprocess.run(
-            [str(Path(sys.executable).parent / "act"), "pull_request", "-e", str(root / "event.json"),
+            [str(Path(sys.executable).parent / "act"), event_name, "-e", str(root / "event.json"),
              "-W", str(workflow), "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
              *action_mappings(workflow, checkout),
              "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
-             "-s", f"GITHUB_TOKEN={TOKEN}", "-s", f"MLFLOW_TRACKING_URI={mlflow_server}"],
+             "--env", f"ACT_CHECKOUT_SOURCE={project}", *extra,
+             "-s", f"GITHUB_TOKEN={TOKEN}", *(flag for k, v in secrets.items() for flag in ("-s", f"{k}={v}"))],
             cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, timeout=1500)
     log = log_path.read_text()
-    assert result.returncode == 0, f"act failed on {workflow.name}:\n{log[-8000:]}"
+    if succeed:
+        assert result.returncode == 0, f"act failed on {workflow.name}:\n{log[-8000:]}"
+    else:
+        assert result.returncode != 0, f"act succeeded on {workflow.name}, expected a failure:\n{log[-8000:]}"
     assert TOKEN not in log, "the token was printed"
+    for name, value in secrets.items():
+        assert name == "MLFLOW_TRACKING_URI" or value not in log, f"the secret {name} was printed"
     return log
 
 
-def test_pull_request_then_merge_promotes_exactly_what_was_reviewed(pull_request, mlflow_server, github_fake,
-                                                                   actions_checkout):
+def all_secrets(auth) -> dict[str, str]:
+    """What a repository configures: candidate secrets for PRs, production ones in the `production`
+    environment. act ignores `environment:`, so every job could ask for any of them: only what each
+    workflow maps into its jobs' env reaches them."""
+    candidate, production = auth.env("candidate"), auth.env("production")
+    return {"MLFLOW_TRACKING_URI": auth.url,
+            "MLFLOW_CANDIDATE_USERNAME": candidate["MLFLOW_TRACKING_USERNAME"],
+            "MLFLOW_CANDIDATE_PASSWORD": candidate["MLFLOW_TRACKING_PASSWORD"],
+            "MLFLOW_TRACKING_USERNAME": production["MLFLOW_TRACKING_USERNAME"],
+            "MLFLOW_TRACKING_PASSWORD": production["MLFLOW_TRACKING_PASSWORD"]}
+
+
+def merge(project: Path, github_fake, number: int, branch: str, head: str, approved_at: str | None) -> str:
+    """Merge the branch into main (a merge commit), as GitHub would, and record the PR in the fake."""
+    git("checkout", "-q", "main", cwd=project)
+    git("merge", "-q", "--no-ff", branch, "-m", f"Merge pull request #{number} from acme/{branch}", cwd=project)
+    sha = git("rev-parse", "HEAD", cwd=project)
+    git("push", "-q", "origin", "main", cwd=project)
+    github_fake.pulls[number] = {
+        "number": number, "state": "closed", "merged_at": "2026-12-02T12:00:00Z", "merge_commit_sha": sha,
+        "head": {"sha": head, "ref": branch}, "base": {"ref": "main"}, "user": {"login": "dev"},
+        "merged_by": {"login": "mia"}, "html_url": f"https://github.com/acme/act-model/pull/{number}"}
+    github_fake.reviews[number] = [review("ana", "APPROVED", approved_at, number)] if approved_at else []
+    return sha
+
+
+def push_event(before: str, after: str) -> dict:
+    return {"ref": "refs/heads/main", "before": before, "after": after, "repository": REPOSITORY,
+            "pusher": {"name": "mia"}, "commits": []}
+
+
+HOSTILE = '''"""A hostile pull request's code: everything it tries is recorded, so the test sees none worked."""
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+where = sys.argv[1]
+out = Path(os.environ["HOSTILE_OUT"])
+out.mkdir(parents=True, exist_ok=True)
+environment = "\\n".join(f"{key}={value}" for key, value in sorted(os.environ.items()))
+(out / f"env-{where}.txt").write_text(environment)
+print(environment)  # print the environment into the log
+tried = {}
+from mlflow import MlflowClient  # noqa: E402
+
+client = MlflowClient()
+for name, attempt in (
+        ("alias", lambda: client.set_registered_model_alias("act-model", "champion", "1")),
+        ("verify_tag", lambda: client.set_model_version_tag("act-model", "1", "verify.verdict", "promote")),
+        ("compare_tag", lambda: client.set_model_version_tag("act-model", "1", "compare.verdict", "promote"))):
+    try:
+        attempt()
+        tried[name] = "done"
+    except Exception as error:  # noqa: BLE001
+        tried[name] = str(error)[:300]
+head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+token = os.environ.get("GITHUB_TOKEN") or os.environ.get("ACTIONS_RUNTIME_TOKEN") or ""
+request = urllib.request.Request(
+    f"{os.environ['GITHUB_API_URL']}/repos/acme/act-model/statuses/{head}", method="POST",
+    data=json.dumps({"state": "success", "context": "gitops-ml/compare", "description": "trust me"}).encode(),
+    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+try:
+    tried["status"] = urllib.request.urlopen(request, timeout=10).status
+except urllib.error.HTTPError as error:
+    tried["status"] = error.code
+(out / f"tried-{where}.json").write_text(json.dumps(tried))
+'''
+
+
+def make_hostile(project: Path) -> None:
+    """The PR's Makefile (make setup) and training code run hostile.py; its training shuffles the labels."""
+    (project / "hostile.py").write_text(HOSTILE)
+    makefile = project / "Makefile"
+    makefile.write_text(makefile.read_text().replace(
+        "\t@$(MAKE) --no-print-directory gitops-ml\n",
+        "\t@$(MAKE) --no-print-directory gitops-ml\n\t-$(BIN)/python hostile.py make-setup\n", 1))
+    train = project / "src" / "act_model" / "train.py"
+    source = train.read_text()
+    anchor = "        frame = read_typed(args.data, contract)\n"
+    assert anchor in source
+    train.write_text(source.replace(anchor, anchor + (
+        "        import subprocess\n"
+        "        subprocess.run([sys.executable, 'hostile.py', 'train'], check=False)\n"
+        "        target = contract.data.target\n"
+        "        frame[target] = frame[target].sample(frac=1.0, random_state=0).to_numpy()\n"
+    ), 1))
+
+
+def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_server, github_fake,
+                                                      actions_checkout, monkeypatch):
     from mlflow import MlflowClient
 
-    project, head, root, event = pull_request
+    project, head, base, root, event = pull_request
     workflows = project / ".github" / "workflows"
-    client = MlflowClient(mlflow_server)
+    secrets = all_secrets(mlflow_auth_server)
+    github_fake.git_dir = project
+    for key, value in mlflow_auth_server.env("admin").items():
+        monkeypatch.setenv(key, value)  # this test's own reads; act gets only the secrets
+    client = MlflowClient(mlflow_auth_server.url)
 
-    # The pull request: data check, train, compare; one sticky comment and a success status.
-    act(event, workflows / "pull-request.yml", project, root, mlflow_server, github_fake.url, actions_checkout)
+    def versions(name: str) -> list:
+        return sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+
+    # The pull request: train (its code, candidate credentials), then report (reviewed code only).
+    act("pull_request", event, workflows / "pull-request.yml", project, root, secrets, github_fake.url,
+        actions_checkout)
     comments = github_fake.comments[PR_NUMBER]
     assert len(comments) == 1 and "<!-- gitops-ml:compare -->" in comments[0]["body"]
-    assert "promote" in comments[0]["body"].lower()
+    assert "promote" in comments[0]["body"].lower() and "protected holdout, sha256 " in comments[0]["body"]
     statuses = [s for s in github_fake.statuses if s["sha"] == head]
-    assert [s["state"] for s in statuses] == ["success"]
-    assert statuses[0]["context"] == "gitops-ml/compare"
-    versions = client.search_model_versions("name='act-model'")
-    assert len(versions) == 1
-    reviewed = versions[0]
-    assert reviewed.tags["pr_number"] == str(PR_NUMBER) and reviewed.tags["compare.verdict"] == "promote"
-    assert "champion" not in (reviewed.aliases or [])  # a pull request never moves the champion
+    assert [s["state"] for s in statuses] == ["success"] and statuses[0]["context"] == "gitops-ml/compare"
+    candidates = versions("act-model-candidates")
+    assert len(candidates) == 1 and candidates[0].tags["git_sha"] == head
+    assert candidates[0].tags["pr_number"] == str(PR_NUMBER) and candidates[0].tags["compare.verdict"] == "promote"
+    assert versions("act-model") == []  # a pull request never writes the production model
     kept = {p.relative_to(root / "artifacts").as_posix() for p in (root / "artifacts").rglob("*") if p.is_file()}
-    for report in ("data-check/summary.md", "compare/compare.md", "compare/model-card.md"):
-        assert f"reports/reports/{report}" in kept, sorted(kept)
+    for report in ("train-reports/reports/data-check/summary.md", "reports/reports/compare/compare.md",
+                   "reports/reports/compare/model-card.md"):
+        assert report in kept, sorted(kept)
 
-    # The merge: that same version (no retraining) becomes the champion, with the audit trail.
-    github_fake.pulls[PR_NUMBER] = {"number": PR_NUMBER, "html_url": event["pull_request"]["html_url"],
-                                    "merged_by": {"login": "mia"}}
-    github_fake.reviews[PR_NUMBER] = [{"user": {"login": "ana"}, "state": "APPROVED"}]
-    merged = {**event, "action": "closed",
-              "pull_request": {**event["pull_request"], "merged": True, "merged_by": {"login": "mia"}}}
-    act(merged, workflows / "merge.yml", project, root, mlflow_server, github_fake.url, actions_checkout)
-    assert len(client.search_model_versions("name='act-model'")) == 1  # nothing was retrained
+    # The merge: verify (approved head, bound candidate, comparison now), copy, promote. Never retrained.
+    merged = merge(project, github_fake, PR_NUMBER, "more-regularisation", head, approved_at=head)
+    act("push", push_event(base, merged), workflows / "merge.yml", project, root, secrets, github_fake.url,
+        actions_checkout)
+    assert len(versions("act-model-candidates")) == 1
     champion = client.get_model_version_by_alias("act-model", "champion")
-    assert champion.version == reviewed.version
     audit = champion.tags
+    assert audit["verify.head_sha"] == head and audit["verify.candidate"] == "act-model-candidates/1"
     assert audit["audit.pr_number"] == str(PR_NUMBER) and audit["audit.merged_by"] == "mia"
-    assert "ana" in audit["audit.approvers"] and audit["audit.pr_url"] == event["pull_request"]["html_url"]
-    assert audit["audit.git_sha"] == reviewed.tags["git_sha"] and audit["audit.compare_verdict"] == "promote"
+    assert audit["audit.approvers"] == "ana" and audit["audit.pr_url"].endswith(f"/pull/{PR_NUMBER}")
+    assert audit["git_sha"] == head and audit["audit.compare_verdict"] == "promote"
+
+    # A hostile pull request: its Makefile and training code print the environment, try to move the
+    # champion, write verdict tags and post a success status; its model is worse (shuffled labels).
+    git("checkout", "-q", "-b", "sneaky", "main", cwd=project)
+    make_hostile(project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "Faster training", cwd=project)
+    git("push", "-q", "origin", "sneaky", cwd=project)
+    sneaky = git("rev-parse", "HEAD", cwd=project)
+    hostile_out = root / "hostile"
+    act("pull_request", pr_event(8, sneaky, "sneaky", merged), workflows / "pull-request.yml", project, root,
+        secrets, github_fake.url, actions_checkout, succeed=False, extra_env={"HOSTILE_OUT": str(hostile_out)})
+    tried = {where: json.loads((hostile_out / f"tried-{where}.json").read_text()) for where in ("make-setup", "train")}
+    for where, attempts in tried.items():
+        for name in ("alias", "verify_tag", "compare_tag"):
+            assert "403" in attempts[name] or "PERMISSION_DENIED" in attempts[name], (where, name, attempts[name])
+        assert attempts["status"] == 401, (where, attempts)  # no token in the job's environment
+    for dump in hostile_out.glob("env-*.txt"):
+        text = dump.read_text()
+        assert secrets["MLFLOW_TRACKING_PASSWORD"] not in text and TOKEN not in text, dump.name
+    assert [s["state"] for s in github_fake.statuses if s["sha"] == sneaky] == ["failure"]  # honest, from report
+    assert "reject" in github_fake.comments[8][0]["body"]
+    assert client.get_model_version_by_alias("act-model", "champion").version == champion.version
+    assert "compare.verdict" not in client.get_model_version("act-model", champion.version).tags
+
+    # Merged anyway (its reviewer was fooled): verify compares again on the holdout and refuses it.
+    git("checkout", "-q", "main", cwd=project)
+    second = merge(project, github_fake, 8, "sneaky", sneaky, approved_at=sneaky)
+    log = act("push", push_event(merged, second), workflows / "merge.yml", project, root, secrets, github_fake.url,
+              actions_checkout, succeed=False)
+    assert "PR #8" in log and "says reject" in log
+    assert len(versions("act-model")) == 1
+    assert client.get_model_version_by_alias("act-model", "champion").version == champion.version

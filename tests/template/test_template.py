@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+from gitops_ml.core.contract import load_contract
 
 from tests.conftest import ROOT, bake, need
 
@@ -39,6 +42,7 @@ COMMON_FILES = {
     ".github/workflows/ci.yml", ".github/workflows/pull-request.yml",
     ".github/workflows/merge.yml", ".github/workflows/drift.yml",
     "data/raw/.gitignore", "data/raw/customers.csv", "data/raw/customers.csv.dvc",
+    "data/holdout/.gitignore", "data/holdout/holdout.csv", "data/holdout/holdout.csv.dvc",
     ".dvc/.gitignore", ".dvc/config", ".dvc/config.local",
     "tests/__init__.py", "tests/conftest.py", "tests/test_data.py", "tests/test_features.py", "tests/test_serve.py",
     "tests/test_fastpath.py", "tests/feature_shapes.py", "tests/test_monitoring.py",
@@ -160,6 +164,20 @@ def test_build_and_local_outputs_are_git_ignored(baked):
     paths = [f"src/{package}.egg-info/PKG-INFO", "reports/local/data-check/result.json", "mlflow.db"]
     ignored = subprocess.run(["git", "check-ignore", *paths], cwd=project, capture_output=True, text=True)
     assert ignored.stdout.split() == paths
+
+
+def test_the_protected_holdout_is_carved_from_the_sample_pinned_and_code_owned(baked):
+    project, _ = baked
+    contract = load_contract(project)
+    holdout = project / contract.data.holdout
+    assert contract.data.holdout == "data/holdout/holdout.csv"
+    assert hashlib.sha256(holdout.read_bytes()).hexdigest() == contract.data.holdout_sha256
+    train, held = (pd.read_csv(project / path) for path in (contract.data.train, contract.data.holdout))
+    assert len(held) == 800 and len(train) == 3200 and list(held.columns) == list(train.columns)
+    tracked = subprocess.run(["git", "ls-files"], cwd=project, capture_output=True, text=True).stdout.split()
+    assert "data/holdout/holdout.csv.dvc" in tracked and "data/holdout/holdout.csv" not in tracked
+    owners = (project / ".github/CODEOWNERS").read_text()
+    assert re.search(r"^data/holdout/\s+@", owners, re.MULTILINE) and re.search(r"^gitops-ml.yaml\s+@", owners, re.M)
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,12 @@
 """`gitops-ml compare`: the challenger against the champion, on the same held-out rows, under the policy.
 
-Both models are loaded natively from the registry and evaluated here (never trusting metrics a
-training run reported); `core.policy.decide` decides. The verdict is written to the challenger's
-tags for people and lineage (promotion never trusts tags). With a token it posts one sticky PR
-comment and the `gitops-ml/compare` commit status. Exit 1 on reject, after reporting.
+The challenger is a version of the candidates model (what pull requests register), the champion
+the production model's `champion`. Both are loaded safely from the registry and evaluated here
+(never trusting metrics a training run reported), on the protected holdout when the contract names
+one (its sha256 must be the pinned one, and the report shows it); `core.policy.decide` decides.
+The verdict is written to the challenger's tags for people and lineage (promotion never trusts
+them: `gitops-ml verify` compares again at merge). With a token it posts one sticky PR comment and
+the `gitops-ml/compare` commit status. Exit 1 on reject, after reporting.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from gitops_ml.core.dataset import read_typed
 from gitops_ml.core.evaluation import Evaluation, evaluate
 from gitops_ml.core.policy import decide
 from gitops_ml.core.report import MARKER, Side, comparison_markdown, model_card
+from gitops_ml.core.trust import holdout_refusal
 from gitops_ml.errors import GitopsMLError
-from gitops_ml.io import gha
+from gitops_ml.io import gha, repo
 from gitops_ml.io.registry import CHAMPION, Registry, Version
 
 
 @dataclass(frozen=True)
 class Inputs:
     root: Path
-    data: Path
+    data: Path | None
     out: Path
     challenger: str | None = None
+    train_result: str = "success"
     github: options.GitHubTarget = options.GitHubTarget()
 
 
@@ -43,16 +48,42 @@ def _run_url() -> str | None:
     return f"{parts[0]}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else None
 
 
-def measure(registry: Registry, challenger: Version, champion: Version | None, frame, contract: Contract
-            ) -> tuple[Evaluation, Evaluation | None, Interval | None]:
+class HoldoutError(GitopsMLError):
+    """The protected holdout is missing or is not the pinned one."""
+
+
+def held_out(contract: Contract, root: Path, given: Path | None) -> tuple[Path, str]:
+    """The rows both models are evaluated on, and how reports show them (with the holdout's hash).
+
+    With `data.holdout` in the contract that file is always used (a different --data is refused), and
+    its sha256 must equal `data.holdout_sha256`; else --data, default data/split/test.csv.
+    """
+    holdout = contract.data.holdout
+    path = root / holdout if holdout else (given or root / "data/split/test.csv")
+    if holdout and given is not None and given.resolve() != path.resolve():
+        raise HoldoutError(f"--data {given} is not the protected holdout {holdout}: comparisons always use it")
+    shown = str(path.relative_to(root) if path.is_relative_to(root) else path)
+    if holdout:
+        digest = repo.sha256_of(path)
+        problem = holdout_refusal(holdout, contract.data.holdout_sha256, digest)
+        if problem:
+            raise HoldoutError(problem)
+        return path, f"{shown} (protected holdout, sha256 {digest})"
+    if not path.is_file():
+        raise GitopsMLError(f"held-out data {path} not found; run the split stage (`dvc repro split`) or pass --data")
+    return path, shown
+
+
+def measure(challenger_model, challenger: Version, champion_model, champion: Version | None, frame,
+            contract: Contract) -> tuple[Evaluation, Evaluation | None, Interval | None]:
     """Both models on the same rows, and the paired bootstrap interval of the primary metric."""
-    with gha.group(f"evaluate challenger version {challenger.version}"):
-        new = evaluate(registry.load_sklearn(challenger.version), frame, contract)
+    with gha.group(f"evaluate challenger {challenger.name} version {challenger.version}"):
+        new = evaluate(challenger_model, frame, contract)
         gha.log(json.dumps(new.metrics, indent=2))
     if champion is None:
         return new, None, None
     with gha.group(f"evaluate champion version {champion.version}"):
-        old = evaluate(registry.load_sklearn(champion.version), frame, contract)
+        old = evaluate(champion_model, frame, contract)
         gha.log(json.dumps(old.metrics, indent=2))
     boot = contract.promotion.bootstrap
     with gha.group(f"paired bootstrap of {contract.metrics.primary} ({boot.samples} samples)"):
@@ -92,30 +123,57 @@ def post_to_github(target: options.GitHubTarget, comparison: Comparison, markdow
         gha.log(f"status gitops-ml/compare={state} on {target.sha}")
 
 
-def run(contract: Contract, inputs: Inputs) -> Comparison:
-    registry = Registry.for_contract(contract)
-    challenger = registry.get(inputs.challenger or resolve.version_for(registry, inputs.root, None,
-                                                                       fallback_latest=True))
-    champion = registry.by_alias(CHAMPION)
-    if not inputs.data.is_file():
-        raise GitopsMLError(f"held-out data {inputs.data} not found; run the split stage (`dvc repro split`) "
-                            "or pass --data")
-    frame = read_typed(inputs.data, contract)
-    shown = inputs.data.relative_to(inputs.root) if inputs.data.is_relative_to(inputs.root) else inputs.data
+def comparison_of(contract: Contract, challenger: Version, challenger_model, champion: Version | None,
+                  champion_model, frame, shown: str) -> Comparison:
+    """Evaluate both, bootstrap, decide: the comparison verify re-runs at merge, too."""
     against = f"champion version {champion.version}" if champion else "no champion (first promotion)"
-    gha.log(f"comparing {registry.name} version {challenger.version} with {against} on {shown} ({len(frame)} rows)")
-
-    new, old, ci = measure(registry, challenger, champion, frame, contract)
-    comparison = Comparison(
-        registry.name, challenger.version, challenger.run_id, new,
+    gha.log(f"comparing {challenger.name} version {challenger.version} with {against} on {shown} ({len(frame)} rows)")
+    new, old, ci = measure(challenger_model, challenger, champion_model, champion, frame, contract)
+    return Comparison(
+        contract.registry.model_name, challenger.version, challenger.run_id, new,
         champion.version if champion else None, champion.run_id if champion else None, old, ci,
-        decide(new, old, contract, ci), str(shown), datetime.now(UTC).isoformat(timespec="seconds"))
+        decide(new, old, contract, ci), shown, datetime.now(UTC).isoformat(timespec="seconds"))
 
-    reproduce = f"gitops-ml compare --challenger {challenger.version} --data {shown}"
-    markdown = write_reports(contract, comparison, challenger, champion, inputs.out, reproduce)
-    registry.set_tags(challenger.version, comparison.tags(inputs.github.sha, inputs.github.pr_number))
-    gha.log(markdown)
+
+def report_failure(target: options.GitHubTarget, reason: str) -> None:
+    """No comparison could be made: say so on the pull request and fail its status, never leave it green."""
+    gha.error(reason)
+    if not target.usable:
+        return
+    from gitops_ml.io.github import GitHub
+
+    github = GitHub(target.token, target.repository)
+    if target.pr_number:
+        github.upsert_comment(int(target.pr_number), f"{MARKER}\n## gitops-ml compare: ❌ **no comparison**\n\n"
+                              f"{reason}\n", MARKER)
+    if target.sha:
+        github.create_status(target.sha, "failure", reason, _run_url())
+
+
+def run(contract: Contract, inputs: Inputs) -> Comparison | None:
+    """The comparison, or None when there was nothing honest to compare (reported as a failure)."""
     target = inputs.github
+    if inputs.train_result != "success":
+        report_failure(target, f"the train job ended with '{inputs.train_result}': no candidate to compare")
+        return None
+    registry = Registry.for_contract(contract)
+    candidates = Registry.candidates(contract)
+    challenger = candidates.get(inputs.challenger or resolve.version_for(candidates, inputs.root, None,
+                                                                         fallback_latest=True))
+    if target.sha and challenger.tags.get("git_sha") != target.sha:
+        report_failure(target, f"{candidates.name} version {challenger.version} was trained from "
+                               f"{challenger.tags.get('git_sha')}, not from the head {target.sha}")
+        return None
+    champion = registry.by_alias(CHAMPION)
+    path, shown = held_out(contract, inputs.root, inputs.data)
+    frame = read_typed(path, contract)
+    comparison = comparison_of(contract, challenger, candidates.load_sklearn(challenger.version), champion,
+                               registry.load_sklearn(champion.version) if champion else None, frame, shown)
+
+    reproduce = f"gitops-ml compare --challenger {challenger.version}"
+    markdown = write_reports(contract, comparison, challenger, champion, inputs.out, reproduce)
+    candidates.set_tags(challenger.version, comparison.tags(inputs.github.sha, inputs.github.pr_number))
+    gha.log(markdown)
     if target.usable and (target.pr_number or target.sha):
         post_to_github(target, comparison, markdown)
     else:
@@ -128,12 +186,14 @@ def run(contract: Contract, inputs: Inputs) -> Comparison:
 @options.contract
 @options.tracking_uri
 @click.option("--challenger", envvar="GITOPS_ML_CHALLENGER", default=None,
-              help="model version to compare [default: reports/train.json's version, else the latest]")
-@options.data("data/split/test.csv", "held-out CSV both models are evaluated on")
+              help="candidates model version to compare [default: reports/train.json's version, else the latest]")
+@options.data(None, "held-out CSV both models are evaluated on [default: data.holdout, else data/split/test.csv]")
 @options.out("reports/compare", "report folder")
+@click.option("--train-result", envvar="GITOPS_ML_TRAIN_RESULT", default="success",
+              help="result of the job that trained the challenger; anything but success is reported as a failure")
 @options.github
 def cli(**given) -> int:
     """Compare the challenger with the champion on the same held-out data under the promotion policy."""
     contract, inputs = options.build(Inputs, given)
     comparison = run(contract, inputs)
-    return 0 if comparison.verdict == "promote" else 1  # the report is out; a reject blocks the merge
+    return 0 if comparison is not None and comparison.verdict == "promote" else 1  # reported; a reject blocks the merge

@@ -1,4 +1,9 @@
-"""`gitops-ml train`: run the repository's pipeline, then log and register the model in MLflow."""
+"""`gitops-ml train`: run the repository's pipeline, then log and register the model in MLflow.
+
+The version goes to the candidates model (`registry.candidates_model`, default `<model>-candidates`):
+the identity pull requests hold can write there and nowhere else. It is tagged with the git SHA it
+was trained from; `gitops-ml verify` binds it to the merged pull request's head by that SHA.
+"""
 
 from __future__ import annotations
 
@@ -65,7 +70,8 @@ def log_and_register(contract: Contract, root: Path, facts: dict, run_name: str)
     metrics = repo.read_metrics(root / "metrics.json")
     params = repo.flat_params(root / "params.yaml")
     tags = {k: v for k, v in facts.items() if v is not None}
-    mlflow.set_experiment(contract.registry.model_name)
+    name = contract.registry.candidates_name
+    mlflow.set_experiment(name)
     with mlflow.start_run(run_name=run_name) as active:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
@@ -76,7 +82,7 @@ def log_and_register(contract: Contract, root: Path, facts: dict, run_name: str)
             if (root / artifact).is_file():
                 mlflow.log_artifact(str(root / artifact), artifact_path=str(Path(artifact).parent))
         loaded = load_model_dir(root / MODEL_DIR)
-        info = log_model(loaded.model, contract, contract.registry.model_name, extra={**tags, "metrics": metrics})
+        info = log_model(loaded.model, contract, name, extra={**tags, "metrics": metrics})
     return str(info.registered_model_version), active.info.run_id, metrics, params
 
 
@@ -88,7 +94,7 @@ def run(contract: Contract, inputs: Inputs) -> dict:
     if not (root / MODEL_DIR / "MLmodel").is_file():
         raise repo.RepoError(f"{root / MODEL_DIR} has no MLmodel: the pipeline's train stage did not save a model")
     facts = provenance(contract, root, inputs.pr_number)
-    registry = Registry.for_contract(contract)  # also points mlflow at the tracking URI
+    registry = Registry.candidates(contract)  # also points mlflow at the tracking URI
     with gha.group(f"log and register {registry.name} at {registry.shown_uri}"):
         version, run_id, metrics, params = log_and_register(
             contract, root, facts, f"pr-{inputs.pr_number}" if inputs.pr_number else "train")

@@ -100,6 +100,10 @@ class Data(_Strict):
     max_duplicate_share: Share = 0.01
     test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     split_seed: int = 42
+    holdout: str | None = Field(
+        default=None, description="protected holdout CSV (DVC-tracked, under CODEOWNERS) every comparison uses")
+    holdout_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="the holdout's pinned content hash")
 
     @model_validator(mode="after")
     def _columns_known(self) -> Data:
@@ -112,6 +116,14 @@ class Data(_Strict):
             raise ValueError(f"sensitive_attribute '{self.sensitive_attribute}' must be a 'category' column")
         if not self.features:
             raise ValueError("no feature columns: declare at least one column besides the target")
+        return self
+
+    @model_validator(mode="after")
+    def _holdout_pinned(self) -> Data:
+        if self.holdout and not self.holdout_sha256:
+            raise ValueError(f"holdout '{self.holdout}' needs holdout_sha256 (sha256sum of the file) to pin it")
+        if self.holdout_sha256 and not self.holdout:
+            raise ValueError("holdout_sha256 is set but holdout (the file it pins) is not")
         return self
 
     @property
@@ -186,6 +198,19 @@ class Registry(_Strict):
         default="sqlite:///mlflow.db", description="used when MLFLOW_TRACKING_URI is not set"
     )
     image: str = Field(description="image repository the serving image is pushed to")
+    candidates_model: str | None = Field(
+        default=None, description="registered model pull requests register into [default: <model_name>-candidates]")
+
+    @model_validator(mode="after")
+    def _two_models(self) -> Registry:
+        if self.candidates_model == self.model_name:
+            raise ValueError(f"candidates_model must differ from model_name ('{self.model_name}'): pull requests "
+                             "register into their own model so their identity can never touch production's")
+        return self
+
+    @property
+    def candidates_name(self) -> str:
+        return self.candidates_model or f"{self.model_name}-candidates"
 
 
 SlotName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$")]

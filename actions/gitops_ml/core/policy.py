@@ -159,17 +159,19 @@ def decide(challenger: Scored, champion: Scored | None, contract: Contract, ci=N
 
 
 def promotion_refusal(version: str, verdict: str | None, compared_with: str | None, champion: str | None) -> str | None:
-    """Why a version may not become the champion, or None when its comparison approves it.
+    """Why a production version may not become the champion, or None when its verification approves it.
 
-    `verdict` and `compared_with` are what its comparison recorded; `champion` is the version
-    serving now (None: no champion yet). A comparison against another champion is stale.
+    `verdict` and `compared_with` are what `gitops-ml verify` recorded on the production version
+    (tags only the production identity can write); `champion` is the version serving now (None: no
+    champion yet). A verification against another champion is stale.
     """
     current = champion or "none"
     if verdict is None:
-        return f"version {version} has never been compared; run `gitops-ml compare`"
+        return (f"version {version} was never verified (no verify.verdict tag): only `gitops-ml verify` in the "
+                "merge job makes a version promotable")
     if verdict != "promote":
-        return f"version {version}'s compare verdict is '{verdict}' (against champion {compared_with})"
+        return f"version {version}'s verify verdict is '{verdict}' (against champion {compared_with})"
     if compared_with != current:
-        return (f"version {version} was compared with champion {compared_with}, but the champion is now {current}; "
-                "run `gitops-ml compare` again")
+        return (f"version {version} was verified against champion {compared_with}, but the champion is now {current}; "
+                "run `gitops-ml verify` again")
     return None

@@ -242,3 +242,17 @@ def promotion_summary(model: str, version: str, replaced: str | None, audit: dic
 
 def rollback_summary(model: str, version: str, was: str, by: str, reason: str) -> str:
     return f"### Rolled back {model} to version {version} (was {was})\n\nby `{by}`: {reason}"
+
+
+def verify_markdown(result: dict) -> str:
+    """The merge job's summary: each pull request, what was verified or why not."""
+    lines = [f"## gitops-ml verify: {result['model_name']}", "",
+             f"Holdout: `{result['holdout']}`; {len(result['commits'])} new commit(s).", ""]
+    if not result["pulls"]:
+        return "\n".join([*lines, "No merged pull request to verify."]) + "\n"
+    lines += ["| pull request | candidate | verdict | production version | refused |", "|---|---|---|---|---|"]
+    for pull in result["pulls"]:
+        pr = f"#{pull['pr']}" if pull.get("pr") else "(local)"
+        lines.append(f"| {pr} | {pull.get('candidate') or '-'} | {pull.get('verdict') or '-'} | "
+                     f"{pull.get('version') or '-'} | {_cell(pull.get('refused') or '')} |")
+    return "\n".join(lines) + "\n"

@@ -6,12 +6,14 @@ touches MlflowClient directly and errors reach the user as `RegistryError` with 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_ml.core.contract import Contract
 from gitops_ml.core.redact import redact
+from gitops_ml.core.trust import missing_credentials
 from gitops_ml.errors import GitopsMLError
 
 CHAMPION = "champion"
@@ -22,8 +24,20 @@ class RegistryError(GitopsMLError):
     """A registry operation failed; the message names the model, version or alias and what to do."""
 
 
+class MissingCredentials(RegistryError):
+    """In CI, the job's registry secrets are empty: the check would prove nothing."""
+
+
 def tracking_uri(contract: Contract) -> str:
-    """MLFLOW_TRACKING_URI (set by `--tracking-uri` too), else the contract's registry.tracking_uri."""
+    """MLFLOW_TRACKING_URI (set by `--tracking-uri` too), else the contract's registry.tracking_uri.
+
+    In GitHub Actions an empty tracking URI (or, for a job that declares GITOPS_ML_IDENTITY, empty
+    credentials) is an error naming the secret, never a silent fall-back to a SQLite file in the runner.
+    """
+    problem = missing_credentials(os.environ, os.environ.get("GITHUB_ACTIONS") == "true",
+                                  os.environ.get("GITOPS_ML_IDENTITY"))
+    if problem:
+        raise MissingCredentials(problem)
     return os.environ.get("MLFLOW_TRACKING_URI") or contract.registry.tracking_uri
 
 
@@ -61,7 +75,17 @@ class Registry:
 
     @classmethod
     def for_contract(cls, contract: Contract) -> Registry:
+        """The production model (`registry.model_name`)."""
         return cls(tracking_uri(contract), contract.registry.model_name)
+
+    @classmethod
+    def candidates(cls, contract: Contract) -> Registry:
+        """The candidates model pull requests register into (`registry.candidates_model`)."""
+        return cls(tracking_uri(contract), contract.registry.candidates_name)
+
+    def sibling(self, name: str) -> Registry:
+        """Another registered model on the same server."""
+        return Registry(self.uri, name)
 
     def _call(self, what: str, fn, *args, **kwargs):
         from mlflow.exceptions import MlflowException
@@ -110,6 +134,52 @@ class Registry:
                 continue
             self._call(f"tagging {self.name} version {version}", self.client.set_model_version_tag,
                        self.name, str(version), key, str(value))
+
+    def run_tags(self, run_id: str | None) -> dict[str, str]:
+        """The tags of the run that logged a version (empty when it has none)."""
+        if not run_id:
+            return {}
+        return dict(self._call(f"reading run {run_id}", self.client.get_run, run_id).data.tags)
+
+    def adopt(self, model_dir: Path, tags: dict[str, object], experiment: str | None = None) -> Version:
+        """A new version of this model holding a copy of the files in `model_dir`, tagged with `tags` only.
+
+        The files are logged in a run of this identity's own experiment (default: the model's name), so
+        the version shares nothing with where they came from: no tag of the source is carried over and
+        no later upload to the source's run can change what this version serves.
+        """
+        import mlflow
+
+        def log() -> tuple[str, str]:
+            mlflow.set_experiment(experiment or self.name)
+            with mlflow.start_run(run_name="adopted") as active:
+                mlflow.set_tags({k: str(v) for k, v in tags.items() if v is not None})
+                mlflow.log_artifacts(str(model_dir), artifact_path="model")
+                return active.info.run_id, mlflow.get_artifact_uri("model")
+
+        run_id, source = self._call(f"copying {model_dir} into a run for {self.name}", log)
+        from mlflow.exceptions import MlflowException
+
+        with contextlib.suppress(MlflowException):  # it exists already (or the next call says why not)
+            self.client.create_registered_model(self.name)
+        created = self._call(f"registering a new version of {self.name}", self.client.create_model_version,
+                             self.name, source, run_id)
+        self.set_tags(str(created.version), tags)
+        return self.get(created.version)
+
+    def model_tag(self, key: str) -> str | None:
+        """A tag of the registered model itself, or None (also when the model does not exist yet)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return (self.client.get_registered_model(self.name).tags or {}).get(key)
+        except MlflowException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                return None
+            raise RegistryError(f"reading {self.name} at {self.shown_uri}: {redact(error.message)}") from None
+
+    def set_model_tag(self, key: str, value: str) -> None:
+        self._call(f"tagging {self.name}", self.client.set_registered_model_tag, self.name, key, value)
 
     def download(self, version: str, dst: Path) -> Path:
         import mlflow

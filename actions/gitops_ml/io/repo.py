@@ -70,6 +70,19 @@ def data_hash(path: str, cwd: Path = Path(".")) -> str | None:
     return None
 
 
+def sha256_of(path: Path) -> str | None:
+    """The file's sha256 (hex), or None when it does not exist."""
+    import hashlib
+
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def flat_params(path: Path) -> dict[str, object]:
     """params.yaml flattened to dotted keys, as MLflow params."""
     if not path.is_file():
