@@ -4,7 +4,7 @@
 
 1. generate a repo from the template into a temporary folder (git + DVC initialised)
 2. install it (`make setup`), train it (`make train`: dvc repro + MLflow registration)
-3. compare version 1 with the (absent) champion and promote it: it becomes the first champion
+3. compare candidate 1 with the (absent) champion, verify it into the production model and promote it
 4. serve the champion and make one prediction
 5. simulate drifted production data and check it against the champion's reference data
 6. train a challenger with other hyperparameters on a branch and compare it with the champion
@@ -87,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     sh(["make", "train"], project, env)
     version = json.loads((project / "reports/train.json").read_text())["version"]
 
-    step(3, f"compare version {version} with the champion (none yet: the floors decide) and promote it")
+    step(3, f"compare candidate {version} with the champion (none yet: the floors decide), verify and promote it")
     sh(["gitops-ml", "compare", "--challenger", version], project, env)
-    sh(["gitops-ml", "promote", "--version", version], project, env)
-    sh(["gitops-ml", "lineage", version], project, env)
+    sh(["gitops-ml", "verify", "--candidate", version], project, env)  # compare again, copy into production
+    production = json.loads((project / "reports/verify/verify.json").read_text())["versions"][-1]
+    sh(["gitops-ml", "promote", "--version", production], project, env)
+    sh(["gitops-ml", "lineage", production], project, env)
 
     step(4, "serve the champion and make one prediction")
     port = free_port()

@@ -26,7 +26,7 @@ def test_generated_lint_and_tests_pass(tmp_path_factory, venv, classification, t
 
 def test_train_reproduces_the_pipeline_and_registers_a_version(trained, classification, venv, mlflow_server):
     version = trained["version"]
-    assert trained["model_uri"] == f"models:/{GENERATED}/{version}"
+    assert trained["model_uri"] == f"models:/{GENERATED}-candidates/{version}"  # what a PR's train job registers
     assert len(trained["git_sha"]) == 40 and trained["data_hash"]
     assert trained["metrics"]["roc_auc"] > 0.7
     for output in ("models/model/MLmodel", "metrics.json", "reports/evaluation.png", "dvc.lock"):
@@ -37,7 +37,7 @@ def test_train_reproduces_the_pipeline_and_registers_a_version(trained, classifi
     from mlflow import MlflowClient
 
     client = MlflowClient(mlflow_server)
-    version = client.get_model_version(GENERATED, trained["version"])
+    version = client.get_model_version(f"{GENERATED}-candidates", trained["version"])
     assert version.tags["git_sha"] == trained["git_sha"] and version.tags["data_hash"] == trained["data_hash"]
     run_data = client.get_run(version.run_id).data
     assert run_data.params["train.estimator"] == "logistic_regression"

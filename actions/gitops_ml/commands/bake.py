@@ -61,6 +61,8 @@ def bake(registry: Registry, version: Version, out: Path) -> dict:
 
 def run(contract: Contract, inputs: Inputs) -> dict:
     registry = Registry.for_contract(contract)
+    if inputs.model.startswith(f"models:/{contract.registry.candidates_name}/"):  # a candidate, e.g. to try it
+        registry = registry.sibling(contract.registry.candidates_name)
     version = resolve(registry, inputs.model)
     info = bake(registry, version, inputs.out)
     gha.set_output("version", version.version)
