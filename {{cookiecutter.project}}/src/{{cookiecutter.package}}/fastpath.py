@@ -129,10 +129,6 @@ def plan(preprocessor: Any) -> list[Block]:
     return blocks
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
 def transform_of(blocks: list[Block]) -> Transform:
     """A function of rows (lists in contract order) computing the blocks' output, side by side."""
     width = sum(block.width for block in blocks)
@@ -146,13 +142,19 @@ def transform_of(blocks: list[Block]) -> Transform:
             values = np.array([[row[i] for i in block.columns] for row in rows], dtype=float)  # None -> nan
             values = np.where(np.isnan(values), block.fill, values)
             out[:, start:start + block.width] = (values - block.mean) / block.scale
-        for start, block in categorical:
+        if categorical:
+            hot = []  # flat indices of the ones: one numpy assignment instead of one per value
             for r, row in enumerate(rows):
-                for j, column in enumerate(block.columns):
-                    value = row[column]
-                    index = block.lookups[j].get(block.fills[j] if _is_missing(value) else value)
-                    if index is not None:  # unknown categories encode as all zeros, like handle_unknown="ignore"
-                        out[r, start + index] = 1.0
+                base = r * width
+                for start, block in categorical:
+                    for column, lookup, fill in zip(block.columns, block.lookups, block.fills, strict=True):
+                        value = row[column]
+                        if value is None or value != value:  # missing (None or NaN)
+                            value = fill
+                        index = lookup.get(value)
+                        if index is not None:  # unknown categories encode as all zeros, like handle_unknown="ignore"
+                            hot.append(base + start + index)
+            out.flat[hot] = 1.0
         return out
 
     return transform

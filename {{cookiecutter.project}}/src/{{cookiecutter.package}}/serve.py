@@ -260,6 +260,8 @@ class Predictor:
                 self.preprocess = None
             else:
                 return getattr(model[-1], method)(inputs)
+        if getattr(model, "compiled", False):  # numpy arrays already: takes the rows as they are
+            return getattr(model, method)(values)
         return getattr(model, method)(np.array(values, dtype=object))
 
     def predict_values(self, values: list[list[Any]]) -> dict[str, Any]:
