@@ -121,6 +121,8 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
              *action_mappings(workflow, checkout),
              "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
              "--env", f"ACT_CHECKOUT_SOURCE={project}", *extra,
+             # Registry only: this test is about who decides; the merge's build and deploys are not run.
+             "--var", "GITOPS_ML_DEPLOY=false",
              "-s", f"GITHUB_TOKEN={TOKEN}", *(flag for k, v in secrets.items() for flag in ("-s", f"{k}={v}"))],
             cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, timeout=1500)
     log = log_path.read_text()
