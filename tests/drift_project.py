@@ -68,7 +68,9 @@ def register_champion(root: Path, tracking_uri: str):
 
 def simulate(root: Path, rows: int, seed: int, drift: float) -> pd.DataFrame:
     """The generated repo's own drift simulator."""
-    return module_of(root, "data").simulate_for(load_contract(root), rows, seed, drift)
+    contract = load_contract(root)
+    source = read_typed(root / contract.data.train, contract)  # what the simulator draws from, whatever the cwd
+    return module_of(root, "data").simulate_for(contract, rows, seed, drift, source=source)
 
 
 def write_prediction_log(folder: Path, frame: pd.DataFrame, contract: Contract, model, *, labels: pd.Series | None,
