@@ -228,6 +228,7 @@ def make_hostile(project: Path) -> None:
     ), 1))
 
 
+@pytest.mark.timeout(3600)  # four workflow runs: two pull requests, two merges
 def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_server, github_fake,
                                                       actions_checkout, monkeypatch):
     from mlflow import MlflowClient

@@ -75,7 +75,8 @@ def test_api_serves_the_registered_model(trained, classification, venv, mlflow_s
         assert body["model_version"] == trained["version"]  # a string, as the OpenAPI schema says
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as response:
             meta = json.loads(response.read())
-        assert (meta["name"], meta["version"], meta["git_sha"]) == (GENERATED, trained["version"], trained["git_sha"])
+        assert (meta["name"], meta["version"], meta["git_sha"]) == (f"{GENERATED}-candidates", trained["version"],
+                                                                 trained["git_sha"])
         status, body = post(f"http://127.0.0.1:{port}/predict", {**ROW, "contract": "forever"})
         assert status == 422 and "contract" in json.dumps(body)
     finally:
