@@ -8,6 +8,11 @@
 4. serve the champion and make one prediction
 5. simulate drifted production data and check it against the champion's reference data
 6. train a challenger with other hyperparameters on a branch and compare it with the champion
+7. ship (when a Docker engine, `docker-registry` and `haproxy` are here; otherwise it says why it
+   skips): build the champion's image into a local OCI registry and deploy it behind HAProxy;
+   verify a new production version (the challenger, or the first candidate again when the
+   challenger is refused), promote, build and deploy it; then roll back: the previous champion
+   serves again and the aliases swap
 
 Everything runs on embedded defaults: MLflow on a SQLite file, a local DVC remote, uvicorn.
 """
@@ -30,8 +35,11 @@ ROW = {"age": 40, "tenure_months": 3, "monthly_charges": 95.5, "support_calls": 
        "contract": "month-to-month", "payment_method": "electronic-check", "region": "north", "gender": "female"}
 
 
+STEPS = 7
+
+
 def step(number: int, title: str) -> None:
-    print(f"\n\033[1m[{number}/6] {title}\033[0m", flush=True)
+    print(f"\n\033[1m[{number}/{STEPS}] {title}\033[0m", flush=True)
 
 
 def sh(args: list[str], cwd: Path, env: dict, check: bool = True) -> int:
@@ -126,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(timeout=10)
 
+    step(7, "ship: build the images, deploy behind HAProxy, ship the challenger, roll back")
+    shipped = ship(project, workdir, env, champion=production, candidates=(challenger, version))
+
     print(f"""
 \033[1mdone in {time.monotonic() - started:.0f} s. Where to look:\033[0m
   repository        {project}
@@ -134,9 +145,90 @@ def main(argv: list[str] | None = None) -> int:
   model card        {project / 'reports/compare/model-card.md'}
   data checks       {project / 'reports/production-check/summary.md'} (drift: drift.html beside it)
   evaluation plot   {project / 'reports/evaluation.png'}""")
+    if shipped:
+        print(f"  deploys           {project / 'reports'}/deploy-demo.json (the last one: the rollback)")
     if args.keep_serving:
         print(f"  model server      http://127.0.0.1:{port}/docs (pid {server.pid})")
     return 0
+
+
+def why_not_ship() -> str | None:
+    """Why step 7 cannot run here, or None."""
+    import shutil
+
+    for tool in ("docker", "docker-registry", "haproxy"):
+        if not shutil.which(tool):
+            return f"`{tool}` is not installed (scripts/setup.sh --test installs the Docker engine and the rest)"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "no Docker engine answers `docker info` (start it: scripts/start-docker.sh)"
+    return None
+
+
+def ship(project: Path, workdir: Path, env: dict, champion: str, candidates: tuple[str, ...]) -> bool:
+    """Build, deploy, ship a new version, roll back, all on this machine; False when skipped."""
+    import yaml
+
+    reason = why_not_ship()
+    if reason:
+        print(f"  skipped: {reason}")
+        return False
+    base = "gitops-ml/python-base:bookworm"  # the offline stand-in; elsewhere the Dockerfile's python image
+    base_args = ["--base-image", base] if subprocess.run(["docker", "image", "inspect", base],
+                                                         capture_output=True).returncode == 0 else []
+    registry, proxy_port, admin_port = (f"127.0.0.1:{free_port()}", free_port(), free_port())
+    (workdir / "registry.yml").write_text(json.dumps({
+        "version": 0.1, "log": {"level": "error"}, "http": {"addr": registry},
+        "storage": {"filesystem": {"rootdirectory": str(workdir / "registry")}}}))
+    processes = [
+        subprocess.Popen(["docker-registry", "serve", str(workdir / "registry.yml")], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
+        subprocess.Popen(["haproxy", "-db", "-f", str(project / "deploy/docker/haproxy.cfg")],
+                         env={**env, "PROXY_BIND": f"127.0.0.1:{proxy_port}",
+                              "PROXY_ADMIN": f"ipv4@127.0.0.1:{admin_port}"},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    url = f"http://127.0.0.1:{proxy_port}"
+    contract = project / "gitops-ml.yaml"
+    raw = yaml.safe_load(contract.read_text())
+    raw["registry"]["image"] = f"{registry}/churn-model"
+    raw["deploy"]["environments"] = {"demo": {"url": url, "proxy": {"admin": f"tcp://127.0.0.1:{admin_port}"}}}
+    contract.write_text(yaml.safe_dump(raw, sort_keys=False))
+    gitops = ["gitops-ml"]
+    try:
+        wait_ready(f"http://{registry}/v2/", processes[0])
+        sh([*gitops, "build-image", "--version", champion, *base_args], project, env)
+        sh([*gitops, "deploy", "--environment", "demo", "--version", champion], project, env)
+        print(f"  GET {url}/metadata -> version {serving(url)}")
+        for candidate in candidates:  # the challenger when verify accepts it, else the first candidate again
+            if sh([*gitops, "verify", "--candidate", candidate], project, env, check=False) == 0:
+                break
+        else:
+            sys.exit("demo failed: verify refused every candidate (output above)")
+        new = json.loads((project / "reports/verify/verify.json").read_text())["versions"][-1]
+        sh([*gitops, "build-image", "--version", new, *base_args], project, env)
+        sh([*gitops, "deploy", "--environment", "demo", "--version", new], project, env)
+        sh([*gitops, "promote", "--version", new], project, env)
+        print(f"  GET {url}/metadata -> version {serving(url)}")
+        sh([*gitops, "rollback", "--environment", "demo", "--reason", "demo: the new version misbehaves"],
+           project, env)
+        print(f"  GET {url}/metadata -> version {serving(url)} (rolled back; champion and previous-champion swapped)")
+    finally:
+        sh(["git", "checkout", "-q", "--", "gitops-ml.yaml"], project, env, check=False)
+        subprocess.run(["docker", "rm", "-f", *container_ids()], capture_output=True)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
+    return True
+
+
+def serving(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metadata", timeout=10) as response:
+        return json.loads(response.read())["version"]
+
+
+def container_ids() -> list[str]:
+    found = subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.github.gitops-ml.model=churn-model"],
+                           capture_output=True, text=True)
+    return found.stdout.split()
 
 
 if __name__ == "__main__":
