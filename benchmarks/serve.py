@@ -6,7 +6,7 @@ What it does, all on 127.0.0.1:
 1. generates a model repo (classification, logistic regression), trains and registers version 1
    in a SQLite MLflow registry, and bakes that version into a folder as the image would;
 2. starts our app twice (prediction log on, and off: PREDICTION_LOG_DIR=off), `mlflow models
-   serve` (models:/NAME/1, local env) and, when it installs (its own venv, never the dev lock),
+   serve` (the registered candidate version, local env) and, when it installs (its own venv, never the dev lock),
    MLServer with mlserver-sklearn on the same pipeline (one process, adaptive batching off and on),
    each pinned to CPU 0, and records startup-to-ready time;
 3. checks they return identical predictions on 100 held-out rows (MLServer: on the rows without
@@ -147,7 +147,7 @@ def prepare(workdir: Path) -> tuple[Path, dict]:
     sh(["make", "setup", f"VENV={venv}", f"GITOPS_ML={ROOT / 'actions'}"], project, env)
     log("training and registering version 1 (make train)")
     sh(["make", "train", f"VENV={venv}"], project, env)
-    sh([str(venv / "bin" / "gitops-ml"), "bake", "--model", "1", "--out", "build/model"], project, env)
+    sh([str(venv / "bin" / "gitops-ml"), "bake", "--model", model_uri(project), "--out", "build/model"], project, env)
     # As in the image: the pipeline compiled to numpy arrays (compiled.py), checked equal to it.
     sh([str(venv / "bin" / "python"), "-m", f"{PACKAGE}.compiled", "build/model"], project, env)
     # As in the image: bytecode compiled once, or every start recompiles every module (3x slower).
@@ -299,6 +299,10 @@ def median_run(runs: list[dict]) -> dict:
             "p99_ms": statistics.median(r["p99_ms"] for r in runs)}
 
 
+def model_uri(project: Path) -> str:
+    return json.loads((project / "reports" / "train.json").read_text())["model_uri"]
+
+
 def start_servers(project: Path, workdir: Path, env: dict, python: str, mlserver_python: str | None) -> dict:
     tracking = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     ours = [python, "-m", f"{PACKAGE}.serve", "--model", "build/model", "--port"]
@@ -311,7 +315,7 @@ def start_servers(project: Path, workdir: Path, env: dict, python: str, mlserver
                                    port, "/ready")
     port = free_port()
     servers["mlflow"] = Server("mlflow", [str(workdir / "venv" / "bin" / "mlflow"), "models", "serve", "-m",
-                                          f"models:/{PROJECT}/1", "--env-manager", "local", "--host", "127.0.0.1",
+                                          model_uri(project), "--env-manager", "local", "--host", "127.0.0.1",
                                           "--port", str(port), "--workers", "1"], project, tracking, port, "/ping")
     if mlserver_python:
         ports = {name: (free_port(), free_port(), free_port()) for name in ("mlserver", "mlserver-batch")}
