@@ -6,6 +6,10 @@
 with headroom, categories, nullability, a suggested sensitive attribute, commented) and the task's
 default `metrics:` and `promotion:`; with `--write` it puts them into the contract file in place,
 keeping every other line, and only when the result validates.
+
+Unlike the other verbs these do not start from a valid contract (`infer` is how one gets made),
+so `InferInputs` is built here rather than by `options.build`, which loads the contract first;
+relative paths are still resolved against the repository root, the contract file's folder.
 """
 
 from __future__ import annotations
@@ -68,10 +72,16 @@ def run_infer(inputs: InferInputs) -> Inferred:
     frame = csv_input.read_strings(data)
     inferred = infer(frame, inputs.target, inputs.shown_data, inputs.task, inputs.sensitive_attribute)
     if inputs.write:
+        old = yaml.safe_load(inputs.contract_path.read_text(encoding="utf-8")) if inputs.contract_path.is_file() else {}
         new = written(inputs, inferred)
         gha.write_text(inputs.contract_path, new)
         gha.log(f"wrote model.task ({inferred.task}), data, metrics and promotion to {inputs.contract_path}; "
                 "review the diff before training")
+        holdout = ((old or {}).get("data") or {}).get("holdout")
+        if holdout:
+            gha.warning(f"data.holdout ({holdout}) was left out: it holds the old data's rows. Until you pin a "
+                        "protected holdout of your own data (README: The protected holdout), comparisons use "
+                        "the held-out split data/split/test.csv")
     else:
         click.echo(render_data(inferred, _command(inputs)) + "\n" + render_policy(inferred), nl=False)
     return inferred

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("split", help="split the training data into data/split/{train,test}.csv")
     sim = commands.add_parser("simulate", help="write simulated production data")
-    sim.add_argument("--rows", type=int, default=2000)
+    sim.add_argument("--rows", type=int, default=None,
+                     help="rows to write (default: as many as the training data has, at most 2000; more repeat rows)")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--drift", type=float, default=0.0, help="0 (none) to 1 (strong)")
     sim.add_argument("--out", default=None, help="CSV to write (default: data.current in the contract)")
@@ -89,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out = Path(args.out or contract.data.current)
             out.parent.mkdir(parents=True, exist_ok=True)
-            simulate_for(contract, args.rows, args.seed, args.drift).to_csv(out, index=False)
-            print(f"wrote {args.rows} simulated rows (drift {args.drift}) to {out}")
+            source = read_typed(contract.data.train, contract)
+            rows = args.rows or min(len(source), 2000)
+            simulate_for(contract, rows, args.seed, args.drift, source).to_csv(out, index=False)
+            print(f"wrote {rows} simulated rows (drift {args.drift}) to {out}")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
