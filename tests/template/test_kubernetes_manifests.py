@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,10 @@ def test_the_serving_pod_is_probed_bounded_and_locked_down(project, environment)
     assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    assert mounts == {"/tmp": "tmp"} and "emptyDir" in volumes["tmp"]
+    assert mounts == {"/tmp": "tmp", "/logs": "logs"}
+    assert all("emptyDir" in volumes[name] for name in mounts.values())
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["PREDICTION_LOG_DIR"].startswith("/logs/"), "the prediction log goes to the writable volume"
 
 
 def test_the_overlays_differ_in_namespace_size_and_autoscaling_bounds(project):
@@ -245,6 +249,17 @@ def test_the_serving_image_runs_as_the_deployment_runs_it(locked_down_pod):
     assert probe.exit_code != 0 and b"Read-only file system" in probe.output
     wrote = container.exec_run(["python3", "-c", "open('/tmp/x', 'w').write('ok')"], user="10001:10001")
     assert wrote.exit_code == 0, wrote.output
+    # The prediction log is written (not dropped) under the read-only root: /logs is the volume for it.
+    written = {}
+    for _ in range(40):
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if "_log_records_" in line and 'stream="predictions"' in line and not line.startswith("#"):
+                    written["dropped" if "_dropped_" in line else "written"] = float(line.rsplit(" ", 1)[1])
+        if written.get("written"):
+            break
+        time.sleep(0.5)
+    assert written.get("written", 0) >= 1 and written.get("dropped") == 0, written
 
 
 @dataclass(frozen=True)
