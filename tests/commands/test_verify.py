@@ -20,6 +20,7 @@ from gitops_ml.cli import main
 from gitops_ml.core.contract import load_contract
 from gitops_ml.core.dataset import read_typed, target_array, to_matrix
 from gitops_ml.io.model_dir import log_model
+from gitops_ml.io.reference import REFERENCE_ARTIFACT
 from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry, RegistryError
 from gitops_ml.io.repo import sha256_of
 
@@ -66,6 +67,7 @@ class Repo:
             tags = {"git_sha": head, "git_dirty": "false", "pr_number": str(pr)}
             with mlflow.start_run(run_name=f"pr-{pr}", tags=tags):
                 info = log_model(model, self.contract, CANDIDATES)
+                mlflow.log_text(frame.to_csv(index=False), REFERENCE_ARTIFACT)  # as train logs it
             version = str(info.registered_model_version)
             Registry(self.auth.url, CANDIDATES).set_tags(version, {**tags, **(extra_tags or {})})
         return version
@@ -191,6 +193,11 @@ def test_three_merges_in_a_row_are_all_verified_and_promoted_in_order(repo, as_i
     assert [tags[v]["verify.head_sha"] for v in versions] == [heads[1], heads[2], heads[3]]
     assert tags[versions[0]]["audit.approvers"] == "ana"  # the candidate's forged tags were not carried over
     assert tags[versions[0]]["audit.merged_by"] == "lead" and tags[versions[0]]["verify.merge_sha"] == merges[1]
+    # Drift checks against the champion need its reference data: it is carried into production.
+    for version in versions:
+        copied = production().run_artifact(production().get(version).run_id, REFERENCE_ARTIFACT,
+                                           repo.root / "reports" / "reference-check" / version)
+        assert copied is not None and repo.contract.data.target in copied.read_text().splitlines()[0].split(",")
 
     assert as_identity("production", "promote", "--version", " ".join(versions)) == 0
     assert aliases() == {CHAMPION: versions[2], PREVIOUS: versions[1]}

@@ -34,6 +34,7 @@ from gitops_ml.core.trust import NO_COMMIT, Candidate, approval_at_head, candida
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.io import gha, repo
 from gitops_ml.io.model_dir import load_model_dir
+from gitops_ml.io.reference import REFERENCE_ARTIFACT
 from gitops_ml.io.registry import CHAMPION, Registry, Version
 
 RECONCILED = "gitops-ml.reconciled_sha"  # tag on the production model: the last pushed commit verify processed
@@ -124,7 +125,7 @@ def check_one(contract: Contract, github, candidates: Registry, production: Regi
             "git_sha": head,
             "data_hash": source.tags.get("data_hash"),  # informative: recorded by the PR's train job
         }
-        adopted = production.adopt(files, tags)
+        adopted = production.adopt(files, tags, artifacts=reference_of(candidates, source, Path(tmp)))
     gha.log(f"PR #{number}: {outcome['candidate']} verified and copied into {production.name} version "
             f"{adopted.version}")
     return {**outcome, "version": adopted.version}
@@ -185,6 +186,12 @@ def run(contract: Contract, inputs: Inputs) -> dict:
     return result
 
 
+def reference_of(candidates: Registry, source: Version, tmp: Path) -> dict[str, Path]:
+    """The candidate's reference data (its training sample), carried into production for drift checks."""
+    local = candidates.run_artifact(source.run_id, REFERENCE_ARTIFACT, tmp / "reference")
+    return {REFERENCE_ARTIFACT: local} if local else {}
+
+
 def check_local(contract: Contract, candidates: Registry, production: Registry, version: str,
                 against: Version | None, frame, shown: str, holdout_sha: str | None) -> dict:
     """On a laptop: no pull request, no review; the comparison still decides before the copy."""
@@ -202,7 +209,8 @@ def check_local(contract: Contract, candidates: Registry, production: Registry, 
             "verify.verdict": "promote", "verify.champion_version": against.version if against else "none",
             "verify.candidate": outcome["candidate"], "verify.holdout_sha256": holdout_sha, "verify.local": "true",
             "verify.at": datetime.now(UTC).isoformat(timespec="seconds"), "verify.by": resolve.actor(),
-            "git_sha": source.tags.get("git_sha"), "data_hash": source.tags.get("data_hash")})
+            "git_sha": source.tags.get("git_sha"), "data_hash": source.tags.get("data_hash")},
+            artifacts=reference_of(candidates, source, Path(tmp)))
     return {**outcome, "version": adopted.version}
 
 

@@ -141,12 +141,14 @@ class Registry:
             return {}
         return dict(self._call(f"reading run {run_id}", self.client.get_run, run_id).data.tags)
 
-    def adopt(self, model_dir: Path, tags: dict[str, object], experiment: str | None = None) -> Version:
+    def adopt(self, model_dir: Path, tags: dict[str, object], experiment: str | None = None,
+              artifacts: dict[str, Path] | None = None) -> Version:
         """A new version of this model holding a copy of the files in `model_dir`, tagged with `tags` only.
 
         The files are logged in a run of this identity's own experiment (default: the model's name), so
         the version shares nothing with where they came from: no tag of the source is carried over and
-        no later upload to the source's run can change what this version serves.
+        no later upload to the source's run can change what this version serves. `artifacts` (run
+        artifact path -> local file) are logged beside it, e.g. the reference data drift needs.
         """
         import mlflow
 
@@ -155,6 +157,8 @@ class Registry:
             with mlflow.start_run(run_name="adopted") as active:
                 mlflow.set_tags({k: str(v) for k, v in tags.items() if v is not None})
                 mlflow.log_artifacts(str(model_dir), artifact_path="model")
+                for artifact_path, local in (artifacts or {}).items():
+                    mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_path).parent))
                 return active.info.run_id, mlflow.get_artifact_uri("model")
 
         run_id, source = self._call(f"copying {model_dir} into a run for {self.name}", log)
@@ -180,6 +184,20 @@ class Registry:
 
     def set_model_tag(self, key: str, value: str) -> None:
         self._call(f"tagging {self.name}", self.client.set_registered_model_tag, self.name, key, value)
+
+    def run_artifact(self, run_id: str | None, artifact_path: str, dst: Path) -> Path | None:
+        """One artifact of a run, downloaded into `dst`; None when the run or the artifact is missing."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        if not run_id:
+            return None
+        dst.mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
+                                                            dst_path=str(dst)))
+        except (MlflowException, OSError):
+            return None
 
     def download(self, version: str, dst: Path) -> Path:
         import mlflow
