@@ -199,8 +199,10 @@ def test_three_merges_in_a_row_are_all_verified_and_promoted_in_order(repo, as_i
                                            repo.root / "reports" / "reference-check" / version)
         assert copied is not None and repo.contract.data.target in copied.read_text().splitlines()[0].split(",")
 
-    assert as_identity("production", "promote", "--version", " ".join(versions)) == 0
+    digest = "sha256:" + "ab" * 32  # the one image the merge run built: the newest version's
+    assert as_identity("production", "promote", "--version", " ".join(versions), "--image-digest", digest) == 0
     assert aliases() == {CHAMPION: versions[2], PREVIOUS: versions[1]}
+    assert [production().get(v).tags.get("audit.image_digest") for v in versions] == [None, None, digest]
     assert production().get(versions[1]).tags["audit.retired_by_version"] == versions[2]
     # Run again (a re-run, or the next push with nothing new): nothing is processed twice.
     assert as_identity("production", "verify", "--sha", merges[3]) == 0

@@ -12,7 +12,7 @@ against the one before. The audit trail lives on the version as `audit.*` tags, 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,7 +138,9 @@ def run(contract: Contract, inputs: Inputs) -> dict:
     versions = versions_to_promote(registry, inputs)
     first = None
     for version in versions:  # in order: each was verified against the one before it
-        result = promote_one(registry, inputs, version)
+        # Only the last one was built and deployed: the image digest is its audit trail, not theirs.
+        result = promote_one(registry, inputs if version == versions[-1] else replace(inputs, image_digest=None),
+                             version)
         first = first or result
     result = {**result, "previous_version": first["previous_version"], "versions": versions}
     gha.set_output("version", result["version"])
