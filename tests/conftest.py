@@ -70,6 +70,40 @@ def stop_group(process: subprocess.Popen) -> None:
         pass
 
 
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _restore_mlflow_uris(saved: dict[str, str | None]) -> None:
+    """`mlflow.set_tracking_uri` is process-global and also writes MLFLOW_TRACKING_URI into os.environ,
+    which every later subprocess inherits: without this, a test talks to an earlier test's (stopped)
+    server. Forget the global and put the variables back as they were."""
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_uris_per_module():
+    saved = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    _restore_mlflow_uris(saved)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_per_test():
+    saved = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    _restore_mlflow_uris(saved)
+
+
 def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project from the template (hooks included) and return its folder."""
     from cookiecutter.main import cookiecutter

@@ -63,6 +63,7 @@ class Repo:
         with pytest.MonkeyPatch.context() as env:
             for key, value in self.auth.env("candidate").items():
                 env.setenv(key, value)
+            mlflow.set_tracking_uri(self.auth.url)  # not whatever server an earlier test pointed MLflow at
             mlflow.set_experiment(CANDIDATES)
             tags = {"git_sha": head, "git_dirty": "false", "pr_number": str(pr)}
             with mlflow.start_run(run_name=f"pr-{pr}", tags=tags):
