@@ -59,6 +59,18 @@ def wait_for_port(address: str, process: subprocess.Popen, timeout: float = 30.0
             time.sleep(0.1)
 
 
+def post(url: str, body: object) -> tuple[int, dict]:
+    """POST JSON; the status and the decoded answer, error statuses included."""
+    import urllib.error
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def stop_group(process: subprocess.Popen) -> None:
     """Stop a process started with start_new_session=True, and every process it started."""
     try:

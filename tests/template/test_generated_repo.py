@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import GENERATED, ROW, free_port, project_env, run, setup_project, wait_for_http
+from tests.conftest import GENERATED, ROW, free_port, post, project_env, run, setup_project, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +52,6 @@ def test_make_data_check_leaves_the_pipeline_up_to_date(trained, classification,
     assert (classification / "reports/local/data-check/result.json").is_file()
     status = run([str(venv / "bin" / "dvc"), "status"], cwd=classification, env=project_env(venv))
     assert "up to date" in status.stdout, status.stdout
-
-
-def post(url: str, body: object) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_api_serves_the_registered_model(trained, classification, venv, mlflow_server):

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import free_port, project_env, run, setup_project, stop_group, wait_for_http
+from tests.conftest import free_port, post, project_env, run, setup_project, stop_group, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -91,18 +91,6 @@ def gitops_ml(project: Path, ctx: dict, *args: str, check: bool = True) -> subpr
     if check:
         return run(command, cwd=project, env=ctx["env"])
     return subprocess.run(command, cwd=project, env=ctx["env"], capture_output=True, text=True, timeout=900)
-
-
-def post(url: str, body: object) -> tuple[int, dict]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def request_row(ctx: dict, contract: dict) -> dict:
