@@ -23,6 +23,22 @@ ACTIONS = ROOT / "actions"
 VENV_BIN = Path(sys.executable).parent
 
 
+# The logs of the MLflow servers this session started: a failing test's report ends with their tail,
+# so a 500 in CI says what the server raised.
+SERVER_LOGS: dict[str, Path] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and call.when in ("setup", "call"):
+        for name, path in SERVER_LOGS.items():
+            if name in item.fixturenames and path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-60:]
+                report.sections.append((f"{name} log (last 60 lines)", "\n".join(tail)))
+    return report
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -137,6 +153,7 @@ def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log = (root / "server.log").open("w")  # closed in the finally below
+    SERVER_LOGS["mlflow_server"] = root / "server.log"
     process = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
@@ -215,6 +232,7 @@ def mlflow_auth_server(tmp_path_factory):
     env = {**mlflow_server_env(), "MLFLOW_AUTH_CONFIG_PATH": str(config),
            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()}
     log = (root / "server.log").open("w")
+    SERVER_LOGS["mlflow_auth_server"] = root / "server.log"
     process = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--app-name", "basic-auth",
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),

@@ -245,15 +245,15 @@ def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_
         return sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
 
     # The pull request: train (its code, candidate credentials), then report (reviewed code only).
-    act("pull_request", event, workflows / "pull-request.yml", project, root, secrets, github_fake.url,
-        actions_checkout)
+    log = act("pull_request", event, workflows / "pull-request.yml", project, root, secrets, github_fake.url,
+              actions_checkout)
     comments = github_fake.comments[PR_NUMBER]
-    assert len(comments) == 1 and "<!-- gitops-ml:compare -->" in comments[0]["body"]
+    assert len(comments) == 1 and "<!-- gitops-ml:compare -->" in comments[0]["body"], log[-8000:]
     assert "promote" in comments[0]["body"].lower() and "protected holdout, sha256 " in comments[0]["body"]
     statuses = [s for s in github_fake.statuses if s["sha"] == head]
     assert [s["state"] for s in statuses] == ["success"] and statuses[0]["context"] == "gitops-ml/compare"
     candidates = versions("act-model-candidates")
-    assert len(candidates) == 1 and candidates[0].tags["git_sha"] == head
+    assert len(candidates) == 1 and candidates[0].tags["git_sha"] == head, log[-8000:]
     assert candidates[0].tags["pr_number"] == str(PR_NUMBER) and candidates[0].tags["compare.verdict"] == "promote"
     assert versions("act-model") == []  # a pull request never writes the production model
     kept = {p.relative_to(root / "artifacts").as_posix() for p in (root / "artifacts").rglob("*") if p.is_file()}
@@ -263,9 +263,9 @@ def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_
 
     # The merge: verify (approved head, bound candidate, comparison now), copy, promote. Never retrained.
     merged = merge(project, github_fake, PR_NUMBER, "more-regularisation", head, approved_at=head)
-    act("push", push_event(base, merged), workflows / "merge.yml", project, root, secrets, github_fake.url,
-        actions_checkout)
-    assert len(versions("act-model-candidates")) == 1
+    log = act("push", push_event(base, merged), workflows / "merge.yml", project, root, secrets, github_fake.url,
+              actions_checkout)
+    assert len(versions("act-model-candidates")) == 1, log[-8000:]
     champion = client.get_model_version_by_alias("act-model", "champion")
     audit = champion.tags
     assert audit["verify.head_sha"] == head and audit["verify.candidate"] == "act-model-candidates/1"
