@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -116,6 +117,24 @@ def _restore_mlflow_uris(saved: dict[str, str | None]) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@contextlib.contextmanager
+def mlflow_pointed_at(url: str | None = None, **variables: str):
+    """Point MLflow (tracking and registry) at `url` for a block, with extra variables such as
+    credentials; afterwards the variables and MLflow's process globals are as before. Session and
+    module fixtures use it: the autouse fixtures below snapshot only after those have run, so a URI
+    they leave behind (`Registry` calls `mlflow.set_registry_uri`, which writes MLFLOW_REGISTRY_URI)
+    would send later registrations to their server."""
+    saved = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        for name, value in (({"MLFLOW_TRACKING_URI": url} if url else {}) | variables).items():
+            env.setenv(name, value)
+        try:
+            yield env
+        finally:
+            _restore_mlflow_uris(saved)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -305,6 +324,7 @@ def venv(tmp_path_factory) -> Path:
 def project_env(venv: Path, tracking_uri: str | None = None) -> dict:
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
     env.pop("GITHUB_ACTIONS", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)  # the registry is the tracking server
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return env
@@ -457,8 +477,7 @@ def ship_project(tmp_path_factory, mlflow_server, oci_registry) -> Path:
 
     features = import_file("ship_features", root / "src" / SHIP_MODEL.replace("-", "_") / "features.py")
     params = yaml.safe_load((root / "params.yaml").read_text())["train"]
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    with mlflow_pointed_at(mlflow_server):
         registry = Registry.for_contract(contract)
         mlflow.set_experiment(SHIP_MODEL)
         for version, hyper in (("1", params), ("2", {**params, "logistic_regression": {"C": 0.002, "max_iter": 500}})):
@@ -477,11 +496,10 @@ def shipped(ship_project, mlflow_server, base_image, docker_client) -> dict:
     from gitops_ml.cli import main
 
     built = {}
-    with pytest.MonkeyPatch.context() as env:
+    with mlflow_pointed_at(mlflow_server) as env:
         for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_SHA", "REGISTRY_USERNAME",
                      "REGISTRY_PASSWORD"):
             env.delenv(name, raising=False)
-        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
         env.setenv("GITHUB_SERVER_URL", "https://github.com")  # the source label's repository URL
         env.setenv("GITHUB_REPOSITORY", f"acme/{SHIP_MODEL}")
         for version in ("1", "2"):

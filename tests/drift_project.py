@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,8 @@ from gitops_ml.io.model_dir import log_model
 from gitops_ml.io.reference import REFERENCE_ARTIFACT
 from gitops_ml.io.registry import CHAMPION, Registry
 from sklearn.model_selection import train_test_split
+
+from tests.conftest import mlflow_pointed_at
 
 
 def module_of(root: Path, name: str):
@@ -46,10 +47,7 @@ def register_champion(root: Path, tracking_uri: str):
         to_matrix(train, contract.data.features), target_array(train, contract))
     y_pred, y_score = predict(model, to_matrix(test, contract.data.features), contract.model.task)
     offline = metric_fns.compute(contract.metric_names, target_array(test, contract), y_pred, y_score)
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    try:
-        mlflow.set_tracking_uri(tracking_uri)
+    with mlflow_pointed_at(tracking_uri):
         mlflow.set_experiment(contract.registry.model_name)
         with mlflow.start_run(run_name="champion"), tempfile.TemporaryDirectory() as tmp:
             mlflow.log_metrics(offline)
@@ -58,11 +56,6 @@ def register_champion(root: Path, tracking_uri: str):
             mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
             info = log_model(model, contract, contract.registry.model_name)
         Registry(tracking_uri, contract.registry.model_name).set_alias(CHAMPION, str(info.registered_model_version))
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
     return model, offline
 
 

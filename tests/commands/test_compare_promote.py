@@ -23,7 +23,7 @@ from gitops_ml.io.model_dir import log_model
 from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry
 from sklearn.model_selection import train_test_split
 
-from tests.conftest import bake
+from tests.conftest import bake, mlflow_pointed_at
 
 MODEL = "cmp-model"
 CANDIDATES = f"{MODEL}-candidates"
@@ -49,8 +49,7 @@ def project(tmp_path_factory, mlflow_server):
     weak = train.sample(150, random_state=0)
     shuffled = np.random.default_rng(0).permutation(target_array(train, contract))
     weak_params = {**params, "logistic_regression": {"C": 0.01, "max_iter": 1000}}
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    with mlflow_pointed_at(mlflow_server):
         registry = Registry.candidates(contract)
         mlflow.set_experiment(CANDIDATES)
         for pr, (rows, labels, hyper) in enumerate([(weak, target_array(weak, contract), weak_params),

@@ -32,7 +32,7 @@ from gitops_ml.io.proxy import HAProxy
 from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry
 
 from benchmarks import loadgen
-from tests.conftest import SHIP_MODEL
+from tests.conftest import SHIP_MODEL, mlflow_pointed_at
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LABEL = "io.github.gitops-ml"
@@ -202,8 +202,7 @@ def broken_images(shipped, ship_project, oci_registry, base_image, docker_client
     # A model that lies: version 1's model, labelled version 2 (so /metadata looks right).
     liar = tmp_path_factory.mktemp("liar") / "project"
     shutil.copytree(ship_project, liar, ignore=shutil.ignore_patterns(".git", ".dvc", "build", "reports"))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    with mlflow_pointed_at(mlflow_server):
         bake.run(load_contract(liar), bake.Inputs(model="1", out=liar / "build" / "model"))
     info = json.loads((liar / "build/model/registry.json").read_text())
     (liar / "build/model/registry.json").write_text(json.dumps({**info, "version": "2"}))

@@ -24,7 +24,7 @@ from gitops_ml.io.reference import REFERENCE_ARTIFACT
 from gitops_ml.io.registry import CHAMPION, PREVIOUS, Registry, RegistryError
 from gitops_ml.io.repo import sha256_of
 
-from tests.conftest import bake
+from tests.conftest import bake, mlflow_pointed_at
 from tests.github_fake import review
 
 MODEL = "trust-model"
@@ -60,10 +60,7 @@ class Repo:
             labels = np.random.default_rng(0).permutation(labels)
         model = self.features.build_pipeline(self.contract, self.params).fit(
             to_matrix(frame, self.contract.data.features), labels)
-        with pytest.MonkeyPatch.context() as env:
-            for key, value in self.auth.env("candidate").items():
-                env.setenv(key, value)
-            mlflow.set_tracking_uri(self.auth.url)  # not whatever server an earlier test pointed MLflow at
+        with mlflow_pointed_at(**self.auth.env("candidate")):
             mlflow.set_experiment(CANDIDATES)
             tags = {"git_sha": head, "git_dirty": "false", "pr_number": str(pr)}
             with mlflow.start_run(run_name=f"pr-{pr}", tags=tags):
@@ -145,15 +142,11 @@ def verify_report(repo) -> dict:
 def test_the_candidate_identity_cannot_touch_production(repo, as_identity):
     head = git(repo.root, "rev-parse", "HEAD")
     version = repo.candidate(head, 90, rows=400)
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in repo.auth.env("production").items():
-            env.setenv(key, value)
+    with mlflow_pointed_at(**repo.auth.env("production")):
         prod = Registry(repo.auth.url, MODEL)
         adopted = prod.adopt(prod.sibling(CANDIDATES).download(version, repo.root / "build" / "probe"),
                              {"probe": "yes"})
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in repo.auth.env("candidate").items():
-            env.setenv(key, value)
+    with mlflow_pointed_at(**repo.auth.env("candidate")):
         as_candidate = Registry(repo.auth.url, MODEL)
         assert as_candidate.get(adopted.version).tags["probe"] == "yes"  # it may read production
         for attempt in (lambda: as_candidate.set_alias(CHAMPION, adopted.version),

@@ -32,10 +32,10 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
         github_url: str, checkout: Path, secrets: dict[str, str]) -> str:
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
-    env = {**os.environ, "ACT_ARTIFACTS": str(artifacts)}
-    for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY",
-                   "PREDICTION_LOG_DIR"):
-        env.pop(leaked, None)
+    # Nothing of this process's MLflow, GitHub or venv settings reaches the workflow: only what act passes.
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("MLFLOW_", "GITHUB_")) and key not in ("VIRTUAL_ENV", "PREDICTION_LOG_DIR")}
+    env["ACT_ARTIFACTS"] = str(artifacts)
     log_path = root / f"act-{workflow.stem}.log"
     flags = [flag for name, value in {"MLFLOW_TRACKING_URI": mlflow_server, **secrets}.items()
              for flag in ("-s", f"{name}={value}")]

@@ -108,10 +108,10 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
     """Run one workflow with act on the host, as GitHub would for `event`; returns the log."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
-    env = {**os.environ, "ACT_ARTIFACTS": str(artifacts)}
-    for leaked in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                   "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN"):
-        env.pop(leaked, None)
+    # Nothing of this process's MLflow, GitHub or venv settings reaches the workflow: only what act passes.
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("MLFLOW_", "GITHUB_")) and key not in ("VIRTUAL_ENV")}
+    env["ACT_ARTIFACTS"] = str(artifacts)
     extra = [flag for key, value in (extra_env or {}).items() for flag in ("--env", f"{key}={value}")]
     log_path = root / f"act-{workflow.stem}-{event_name}-{len(list(root.glob('act-*.log')))}.log"  # streamed
     with log_path.open("w") as log_file:
