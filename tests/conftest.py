@@ -247,7 +247,9 @@ def mlflow_auth_server(tmp_path_factory):
     config = root / "basic_auth.ini"
     config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{root / 'auth.db'}\n"
                       "admin_username = admin\n"
-                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                      # as the generated README advises: each password hash is checked once, not per request
+                      "auth_cache_ttl_seconds = 300\n")
     env = {**mlflow_server_env(), "MLFLOW_AUTH_CONFIG_PATH": str(config),
            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()}
     log = (root / "server.log").open("w")
@@ -393,32 +395,38 @@ class Proxy:
         self.process, self.url, self.admin, self.log = process, url, admin, log
 
 
+def start_haproxy(folder: Path, config: Path = PROXY_CONFIG, admin: str = "tcp") -> Proxy:
+    """Start the real HAProxy binary with a config file (default: the one generated repos ship), on
+    free ports, its admin API over TCP or a unix socket; `stop(proxy.process)` ends it."""
+    port = free_port()
+    if admin == "unix":
+        socket_path = folder / f"admin-{port}.sock"
+        admin_env, admin_url = str(socket_path), f"unix://{socket_path}"
+    else:
+        admin_port = free_port()
+        admin_env, admin_url = f"ipv4@127.0.0.1:{admin_port}", f"tcp://127.0.0.1:{admin_port}"
+    env = {**os.environ, "PROXY_BIND": f"127.0.0.1:{port}", "PROXY_ADMIN": admin_env}
+    log_path = folder / f"haproxy-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([need("haproxy"), "-db", "-f", str(config)], env=env, stdout=log, stderr=log)
+    proxy = Proxy(process, f"http://127.0.0.1:{port}", admin_url, log_path)
+    deadline = time.monotonic() + 10
+    while not _admin_answers(admin_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            pytest.fail(f"haproxy did not start:\n{log_path.read_text()}")
+        time.sleep(0.05)
+    return proxy
+
+
 @pytest.fixture
 def haproxy(tmp_path):
-    """Start the real HAProxy binary with a config file (default: the one generated repos ship),
-    on free ports, admin API over TCP or a unix socket; all stopped at the end of the test."""
+    """`start_haproxy` for one test: every proxy it started is stopped at the end."""
     started: list[Proxy] = []
 
     def start(config: Path = PROXY_CONFIG, admin: str = "tcp") -> Proxy:
-        port = free_port()
-        if admin == "unix":
-            socket_path = tmp_path / f"admin-{port}.sock"
-            admin_env, admin_url = str(socket_path), f"unix://{socket_path}"
-        else:
-            admin_port = free_port()
-            admin_env, admin_url = f"ipv4@127.0.0.1:{admin_port}", f"tcp://127.0.0.1:{admin_port}"
-        env = {**os.environ, "PROXY_BIND": f"127.0.0.1:{port}", "PROXY_ADMIN": admin_env}
-        log_path = tmp_path / f"haproxy-{port}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen([need("haproxy"), "-db", "-f", str(config)], env=env, stdout=log, stderr=log)
-        proxy = Proxy(process, f"http://127.0.0.1:{port}", admin_url, log_path)
-        started.append(proxy)
-        deadline = time.monotonic() + 10
-        while not _admin_answers(admin_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"haproxy did not start:\n{log_path.read_text()}")
-            time.sleep(0.05)
-        return proxy
+        started.append(start_haproxy(tmp_path, config, admin))
+        return started[-1]
 
     yield start
     for proxy in started:

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from mlflow import MlflowClient
 
 from tests import drift_project
 from tests.conftest import bake, run
@@ -29,7 +31,8 @@ BRANCH = f"gitops-ml/retrain/{MODEL}"
 
 
 def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path, mlflow_server: str,
-        github_url: str, checkout: Path, secrets: dict[str, str]) -> str:
+        github_url: str, checkout: Path, secrets: dict[str, str], must_succeed: bool = True) -> tuple[str, int]:
+    """Run one workflow with act on the host; its log and exit code."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
     # Nothing of this process's MLflow, GitHub or venv settings reaches the workflow: only what act passes.
@@ -46,12 +49,14 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
              *action_mappings(workflow, checkout),
              "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
              # act derives the repository from origin's URL after git's insteadOf (the bare remote here)
-             "--env", f"GITOPS_ML_REPOSITORY={REPO}", *flags],
+             "--env", f"GITOPS_ML_REPOSITORY={REPO}",
+             "--env", f"ACT_CHECKOUT_SOURCE={root / 'origin.git'}",  # where checkout stand-ins fetch from
+             *flags],
             cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, timeout=2400)
     log = log_path.read_text()
-    assert result.returncode == 0, f"act failed on {workflow.name}:\n{log[-8000:]}"
+    assert result.returncode == 0 or not must_succeed, f"act failed on {workflow.name}:\n{log[-8000:]}"
     assert TOKEN not in log, "the token was printed"
-    return log
+    return log, result.returncode
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +89,9 @@ def test_scheduled_drift_on_drifted_data_opens_one_retraining_pr(
     project, root, bare = drifted
     github_fake.git_dir = bare
     workflows = project / ".github" / "workflows"
-    log = act("schedule", {"schedule": "17 5 * * *", "repository": {"full_name": REPO}}, workflows / "drift.yml",
-              project, root, mlflow_server, github_fake.url, actions_checkout,
-              {"GITOPS_ML_BOT_TOKEN": TOKEN})
+    log, _ = act("schedule", {"schedule": "17 5 * * *", "repository": {"full_name": REPO}}, workflows / "drift.yml",
+                 project, root, mlflow_server, github_fake.url, actions_checkout,
+                 {"GITOPS_ML_BOT_TOKEN": TOKEN})
     assert "drift: drifted" in log, log[-6000:]
     assert len(github_fake.pulls) == 1
     number, pull = next(iter(github_fake.pulls.items()))
@@ -96,5 +101,32 @@ def test_scheduled_drift_on_drifted_data_opens_one_retraining_pr(
     assert (root / "artifacts" / "drift").is_dir()
 
     assert git("log", "-1", "--format=%ae", head, cwd=bare).startswith("41898282+github-actions")
-    # Still to do: run pull-request.yml on this branch. It now needs the trust setup of
-    # tests/e2e/test_workflows_act.py (candidate/production MLflow identities, ACT_CHECKOUT_SOURCE).
+
+    # The retraining pull request's checks, as for any pull request: pull-request.yml on the pushed
+    # branch retrains on the new data (the PR's code, candidate credentials: this server has no auth,
+    # the names only have to be set) and compares the retrained model with the champion.
+    base = git("rev-parse", "refs/heads/main", cwd=bare)
+    event = {"action": "opened", "number": number, "repository": {"full_name": REPO},
+             "pull_request": {"number": number, "html_url": pull["html_url"], "merged": False,
+                              "head": {"sha": head, "ref": BRANCH}, "base": {"ref": "main", "sha": base}}}
+    client = MlflowClient(mlflow_server)
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    log, code = act("pull_request", event, workflows / "pull-request.yml", project, root, mlflow_server,
+                    github_fake.url, actions_checkout,
+                    {"MLFLOW_CANDIDATE_USERNAME": "candidate", "MLFLOW_CANDIDATE_PASSWORD": "unused"},
+                    must_succeed=False)  # the check fails when the comparison says reject
+    retrained = client.search_model_versions(f"name='{MODEL}-candidates'")
+    assert len(retrained) == 1 and retrained[0].tags["git_sha"] == head, log[-6000:]
+    assert retrained[0].tags["pr_number"] == str(number)
+    pointer = yaml.safe_load(git("show", f"{head}:data/raw/customers.csv.dvc", cwd=bare))
+    assert retrained[0].tags["data_hash"] == pointer["outs"][0]["md5"]  # trained on the branch's new data
+    [comment] = github_fake.comments[number]
+    assert "<!-- gitops-ml:compare -->" in comment["body"] and f"champion version {champion.version}" in comment["body"]
+    assert retrained[0].tags["compare.verdict"] in comment["body"]
+    [status] = [s for s in github_fake.statuses if s["sha"] == head]
+    assert status["context"] == "gitops-ml/compare"
+    verdict = retrained[0].tags["compare.verdict"]
+    assert status["state"] == ("success" if verdict == "promote" else "failure")
+    assert (code == 0) == (verdict == "promote"), log[-6000:]
+    # Nothing of a pull request's run moves production: the champion is where it was.
+    assert client.get_model_version_by_alias(MODEL, "champion").version == champion.version

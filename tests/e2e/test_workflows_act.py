@@ -14,10 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT, bake, run
+from tests.conftest import ROOT, bake, run, start_haproxy, stop
 from tests.github_fake import TOKEN, review
 
 pytestmark = pytest.mark.slow
@@ -45,16 +46,43 @@ def action_mappings(workflow: Path, checkout: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pull_request(tmp_path_factory, mlflow_auth_server):
-    """A generated repo pushed to a bare git remote, its data in a shared DVC remote, and a PR branch."""
+def environments(tmp_path_factory, docker_client):
+    """Where merges ship: a real HAProxy in front of `staging` and one in front of `production` (the
+    config file generated repos ship). Afterwards the proxies stop and the deployed containers go."""
+    folder = tmp_path_factory.mktemp("act-proxies")
+    proxies = {name: start_haproxy(folder) for name in ("staging", "production")}
+    yield proxies
+    for proxy in proxies.values():
+        stop(proxy.process)
+    for container in docker_client.containers.list(all=True, filters={"label": "io.github.gitops-ml.model=act-model"}):
+        container.remove(force=True)
+
+
+def ship_to(project: Path, registry: str, proxies: dict) -> None:
+    """The team's shipping settings in gitops-ml.yaml: images to the local OCI registry, one
+    environment per proxy (timeouts for a busy test machine)."""
+    contract = project / "gitops-ml.yaml"
+    raw = yaml.safe_load(contract.read_text())
+    raw["registry"]["image"] = f"{registry}/act-model"
+    raw["deploy"].update({"smoke_timeout_s": 120, "drain_timeout_s": 5, "smoke_rows": 20})
+    raw["deploy"]["environments"] = {name: {"url": proxy.url, "proxy": {"admin": proxy.admin}}
+                                     for name, proxy in proxies.items()}
+    contract.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def pull_request(tmp_path_factory, mlflow_auth_server, oci_registry, environments):
+    """A generated repo pushed to a bare git remote, its data in a shared DVC remote, shipping to the
+    local registry and two proxied environments, and a PR branch."""
     root = tmp_path_factory.mktemp("act")
     project = bake(root, project="act-model")
     mlflow_auth_server.grant_model("act-model")
+    ship_to(project, oci_registry, environments)
     dvc = [str(Path(sys.executable).parent / "dvc")]
     # A team's setup: a DVC remote everybody reaches, committed (the generated local one is per machine).
     run([*dvc, "remote", "add", "-d", "shared", str(root / "dvc-shared")], cwd=project)
     run([*dvc, "push", "-q", "-r", "shared"], cwd=project)
-    git("commit", "-qam", "Use the team's DVC remote", cwd=project)
+    git("commit", "-qam", "Use the team's DVC remote, image registry and environments", cwd=project)
     run(["git", "init", "-q", "--bare", str(root / "origin.git")], cwd=root)
     # act names the repository after origin's URL; pushes go to the local bare repository.
     git("remote", "add", "origin", "https://github.com/acme/act-model.git", cwd=project)
@@ -67,6 +95,8 @@ def pull_request(tmp_path_factory, mlflow_auth_server):
     git("commit", "-qam", "Regularise a little more", cwd=project)
     git("push", "-q", "origin", "more-regularisation", cwd=project)
     head = git("rev-parse", "HEAD", cwd=project)
+    # act sets GITHUB_SHA to the local HEAD: on main, it is not the head, as on GitHub (its merge commit).
+    git("checkout", "-q", "main", cwd=project)
     return project, head, base, root, pr_event(PR_NUMBER, head, "more-regularisation", base)
 
 
@@ -104,8 +134,10 @@ def actions_checkout(tmp_path_factory) -> Path:
 
 
 def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path, secrets: dict[str, str],
-        github_url: str, checkout: Path, succeed: bool = True, extra_env: dict[str, str] | None = None) -> str:
-    """Run one workflow with act on the host, as GitHub would for `event`; returns the log."""
+        github_url: str, checkout: Path, succeed: bool = True, extra_env: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None) -> str:
+    """Run one workflow with act on the host, as GitHub would for `event`; returns the log. Repository
+    variables: `variables`, else GITOPS_ML_DEPLOY=false (a merge promotes without building or deploying)."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
     # Nothing of this process's MLflow, GitHub or venv settings reaches the workflow: only what act passes.
@@ -121,8 +153,7 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
              *action_mappings(workflow, checkout),
              "--env", f"GITHUB_API_URL={github_url}", "--env", f"ACT_ARTIFACTS={artifacts}",
              "--env", f"ACT_CHECKOUT_SOURCE={project}", *extra,
-             # Registry only: this test is about who decides; the merge's build and deploys are not run.
-             "--var", "GITOPS_ML_DEPLOY=false",
+             *(flag for k, v in (variables or {"GITOPS_ML_DEPLOY": "false"}).items() for flag in ("--var", f"{k}={v}")),
              "-s", f"GITHUB_TOKEN={TOKEN}", *(flag for k, v in secrets.items() for flag in ("-s", f"{k}={v}"))],
             cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, timeout=1500)
     log = log_path.read_text()
@@ -230,7 +261,8 @@ def make_hostile(project: Path) -> None:
 
 @pytest.mark.timeout(3600)  # four workflow runs: two pull requests, two merges
 def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_server, github_fake,
-                                                      actions_checkout, monkeypatch):
+                                                      actions_checkout, monkeypatch, oci_registry, environments,
+                                                      base_image):
     from mlflow import MlflowClient
 
     project, head, base, root, event = pull_request
@@ -261,10 +293,12 @@ def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_
                    "reports/reports/compare/model-card.md"):
         assert report in kept, sorted(kept)
 
-    # The merge: verify (approved head, bound candidate, comparison now), copy, promote. Never retrained.
+    # The merge: verify (approved head, bound candidate, comparison now), copy into production; ship
+    # (build and push the image, deploy it by digest to staging, then production, each behind its
+    # proxy and smoke-tested); only then promote. Never retrained.
     merged = merge(project, github_fake, PR_NUMBER, "more-regularisation", head, approved_at=head)
     log = act("push", push_event(base, merged), workflows / "merge.yml", project, root, secrets, github_fake.url,
-              actions_checkout)
+              actions_checkout, variables={"GITOPS_ML_BASE_IMAGE": base_image})
     assert len(versions("act-model-candidates")) == 1, log[-8000:]
     champion = client.get_model_version_by_alias("act-model", "champion")
     audit = champion.tags
@@ -272,6 +306,20 @@ def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_
     assert audit["audit.pr_number"] == str(PR_NUMBER) and audit["audit.merged_by"] == "mia"
     assert audit["audit.approvers"] == "ana" and audit["audit.pr_url"].endswith(f"/pull/{PR_NUMBER}")
     assert audit["git_sha"] == head and audit["audit.compare_verdict"] == "promote"
+    digest = audit["audit.image_digest"]  # what serves is in the audit trail
+    assert digest.startswith("sha256:"), log[-8000:]
+    manifest = httpx.get(f"http://{oci_registry}/v2/act-model/manifests/{digest}", timeout=10, headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"})
+    assert manifest.status_code == 200, f"{digest} is not in the registry"
+    for name, proxy in environments.items():
+        served = httpx.get(f"{proxy.url}/metadata", timeout=10).json()  # through the environment's stable entry
+        assert (served["name"], served["version"], served["image_digest"]) == ("act-model", champion.version,
+                                                                              digest), (name, served)
+    statuses = github_fake.deployment_statuses
+    recorded = [(d["environment"], d["payload"]["version"], [s["state"] for s in statuses[d["id"]]])
+                for d in github_fake.deployments]
+    assert recorded == [("staging", champion.version, ["in_progress", "success"]),
+                        ("production", champion.version, ["in_progress", "success"])], recorded
 
     # A hostile pull request: its Makefile and training code print the environment, try to move the
     # champion, write verdict tags and post a success status; its model is worse (shuffled labels).
@@ -281,6 +329,7 @@ def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_
     git("commit", "-qm", "Faster training", cwd=project)
     git("push", "-q", "origin", "sneaky", cwd=project)
     sneaky = git("rev-parse", "HEAD", cwd=project)
+    git("checkout", "-q", "main", cwd=project)
     hostile_out = root / "hostile"
     act("pull_request", pr_event(8, sneaky, "sneaky", merged), workflows / "pull-request.yml", project, root,
         secrets, github_fake.url, actions_checkout, succeed=False, extra_env={"HOSTILE_OUT": str(hostile_out)})
@@ -298,7 +347,6 @@ def test_the_pull_request_shows_and_the_merge_decides(pull_request, mlflow_auth_
     assert "compare.verdict" not in client.get_model_version("act-model", champion.version).tags
 
     # Merged anyway (its reviewer was fooled): verify compares again on the holdout and refuses it.
-    git("checkout", "-q", "main", cwd=project)
     second = merge(project, github_fake, 8, "sneaky", sneaky, approved_at=sneaky)
     log = act("push", push_event(merged, second), workflows / "merge.yml", project, root, secrets, github_fake.url,
               actions_checkout, succeed=False)

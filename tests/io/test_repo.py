@@ -16,6 +16,7 @@ def git(*args, cwd):
 
 def test_git_sha_and_dirty(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_SHA", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert repo.git_sha(tmp_path) is None and repo.git_dirty(tmp_path) is False
     git("init", "-q", cwd=tmp_path)
     (tmp_path / "f").write_text("1")
@@ -25,8 +26,17 @@ def test_git_sha_and_dirty(tmp_path, monkeypatch):
     assert len(sha) == 40 and not repo.git_dirty(tmp_path)
     (tmp_path / "f").write_text("2")
     assert repo.git_dirty(tmp_path)
+    # In a pull_request workflow GITHUB_SHA is GitHub's merge commit; what was built is the checkout.
     monkeypatch.setenv("GITHUB_SHA", "a" * 40)
-    assert repo.git_sha(tmp_path) == "a" * 40  # in Actions, the commit being built
+    assert repo.git_sha(tmp_path) == sha
+
+
+def test_git_sha_outside_a_checkout_is_the_workflow_commit(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_SHA", "a" * 40)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # no repository above tmp_path either
+    assert repo.git_sha(tmp_path) == "a" * 40
+    monkeypatch.delenv("GITHUB_SHA")
+    assert repo.git_sha(tmp_path) is None
 
 
 def test_data_hash_from_dvc_lock_first_then_the_dvc_file(tmp_path):

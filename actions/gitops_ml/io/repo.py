@@ -25,13 +25,14 @@ def _git(*args: str, cwd: Path) -> str:
 
 
 def git_sha(cwd: Path = Path(".")) -> str | None:
-    """The commit being built: GITHUB_SHA in Actions, else HEAD; None outside a git repository."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
+    """The commit being built: the checkout's HEAD, else GITHUB_SHA; None outside a git repository.
+
+    HEAD first: in a `pull_request` workflow GITHUB_SHA is GitHub's test merge commit, while the
+    train job checks out (and so builds, and is bound to) the pull request's head."""
     try:
         return _git("rev-parse", "HEAD", cwd=cwd)
     except (RepoError, FileNotFoundError):
-        return None
+        return os.environ.get("GITHUB_SHA") or None
 
 
 def origin_url(cwd: Path = Path(".")) -> str | None:
