@@ -113,7 +113,8 @@ def test_scheduled_drift_on_drifted_data_opens_one_retraining_pr(
     champion = client.get_model_version_by_alias(MODEL, "champion")
     log, code = act("pull_request", event, workflows / "pull-request.yml", project, root, mlflow_server,
                     github_fake.url, actions_checkout,
-                    {"MLFLOW_CANDIDATE_USERNAME": "candidate", "MLFLOW_CANDIDATE_PASSWORD": "unused"},
+                    {"GITHUB_TOKEN": TOKEN, "MLFLOW_CANDIDATE_USERNAME": "candidate",
+                     "MLFLOW_CANDIDATE_PASSWORD": "unused"},
                     must_succeed=False)  # the check fails when the comparison says reject
     retrained = client.search_model_versions(f"name='{MODEL}-candidates'")
     assert len(retrained) == 1 and retrained[0].tags["git_sha"] == head, log[-6000:]
