@@ -113,6 +113,24 @@ def test_every_prediction_is_logged_with_its_inputs_outputs_and_latency(serve_wi
         assert 0 < record["latency_ms"] < 10_000
 
 
+def test_records_reach_files_in_order_and_a_file_holds_at_most_file_records(serve_with, rows, tmp_path):
+    client = serve_with(PREDICTION_LOG_FILE_RECORDS="4", PREDICTION_LOG_FLUSH_SECONDS="3600")
+    ids = [client.post("/predict", json=row).json()["id"] for row in rows + rows[:4]]  # 10 predictions
+    client.app.state.serving.log.flush()
+    files = sorted((tmp_path / "predictions").glob("predictions-*.jsonl"), key=lambda f: int(f.stem.rsplit("-")[-1]))
+    lines = [f.read_text().splitlines() for f in files]
+    assert [len(found) for found in lines] == [4, 4, 2]
+    assert [json.loads(line)["id"] for found in lines for line in found] == ids
+
+
+def test_timestamps_are_utc_with_milliseconds_whatever_order_they_come_in():
+    second = 1764687845  # 2025-12-02T15:04:05Z
+    for ts, text in [(second + 0.1239, "2025-12-02T15:04:05.123Z"), (second + 0.1231, "2025-12-02T15:04:05.123Z"),
+                     (second + 0.9999, "2025-12-02T15:04:05.999Z"), (second + 1.0, "2025-12-02T15:04:06.000Z"),
+                     (second - 0.5, "2025-12-02T15:04:04.500Z"), (second + 0.1239, "2025-12-02T15:04:05.123Z")]:
+        assert monitoring.utc_iso(ts) == text
+
+
 def test_feedback_is_logged_and_joins_its_prediction_by_id(serve_with, rows, tmp_path):
     client = serve_with()
     prediction = client.post("/predict", json=rows[0]).json()
@@ -146,9 +164,9 @@ def test_a_full_queue_drops_and_counts_records_and_never_fails_a_prediction(serv
 def test_a_slow_sink_never_delays_a_prediction(serve_with, rows, monkeypatch):
     write = monitoring.RecordQueue._write
 
-    def slow(self, batch):
+    def slow(self, lines, count):
         time.sleep(1.0)
-        write(self, batch)
+        write(self, lines, count)
 
     monkeypatch.setattr(monitoring.RecordQueue, "_write", slow)
     client = serve_with(PREDICTION_LOG_FLUSH_SECONDS="0.01", PREDICTION_LOG_QUEUE="5")

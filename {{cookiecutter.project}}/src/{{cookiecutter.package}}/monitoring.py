@@ -12,8 +12,8 @@ JSON lines in a folder, `PREDICTION_LOG_DIR` (default `logs/predictions`; `off` 
 `ts` is ISO 8601 in UTC (`2026-12-02T15:04:05.123Z`). Each file is written whole to a `.tmp` file
 and then renamed, so a reader (`gitops-ml drift`) never sees half a file. Writing happens off the
 request path: a request only appends to a bounded in-memory queue (no lock, no I/O); a thread
-writes the queue out in batches, every `PREDICTION_LOG_FLUSH_SECONDS` (default 5) or when a file's
-worth of records (`PREDICTION_LOG_FILE_RECORDS`, default 10,000) is waiting. When the queue is full
+renders the records as they come and writes a file every `PREDICTION_LOG_FLUSH_SECONDS` (default
+5) or every file's worth of records (`PREDICTION_LOG_FILE_RECORDS`, default 10,000). When the queue is full
 (`PREDICTION_LOG_QUEUE`, default 100,000 records; a slow sink) a record is dropped; when a file
 cannot be written (an unwritable sink) its records are dropped: both are counted and exposed in
 /metrics, and neither ever fails or delays a prediction.
@@ -45,24 +45,34 @@ DEFAULT_LOG_DIR = "logs/predictions"
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Regression predictions: 0 and the 1-2.5-5 series up to a million (PREDICTION_BUCKETS overrides).
 VALUE_BUCKETS = (0.0, *(m * 10.0**e for e in range(7) for m in (1, 2.5, 5)))
+RENDER_SLICE = 64  # records the log writer renders between two releases of the GIL
 
 
-_SECOND: list[Any] = [None, ""]  # the last second formatted, and its text (records come in time order)
+# The last second and millisecond formatted (records come in time order, many per millisecond).
+_SECOND: list[Any] = [None, ""]
+_MILLISECOND: list[Any] = [None, ""]
 
 
 def utc_iso(timestamp: float) -> str:
     """ISO 8601 in UTC with milliseconds: 2026-12-02T15:04:05.123Z."""
-    second = int(timestamp)
+    millisecond = int(timestamp * 1000)
+    if _MILLISECOND[0] == millisecond:
+        return _MILLISECOND[1]
+    second = millisecond // 1000
     if _SECOND[0] != second:
         _SECOND[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
-    return f"{_SECOND[1]}.{int((timestamp - second) * 1000):03d}Z"
+    _MILLISECOND[:] = [millisecond, f"{_SECOND[1]}.{millisecond % 1000:03d}Z"]
+    return _MILLISECOND[1]
 
 
 class RecordQueue:
-    """A bounded queue of records and the thread that writes them, in batches, to JSONL files.
+    """A bounded queue of records and the thread that writes them to JSONL files.
 
     `put` is all the request path does: one length check and one append (deque appends are atomic).
-    `render` turns a queued tuple into the record's dict in the writer thread, off the request path.
+    The writer thread turns queued tuples into JSON lines as they arrive, `RENDER_SLICE` at a time
+    with the GIL given up in between, and writes a file every `file_records` records or
+    `flush_seconds`. Rendering as records come spreads its CPU evenly over the requests: rendering a
+    whole file's worth in one burst stalled every request in flight during the burst (p99 up ~3x).
     """
 
     def __init__(self, directory: Path, kind: str, render: Callable[[tuple], dict[str, Any]], capacity: int,
@@ -74,6 +84,11 @@ class RecordQueue:
         self.dropped_full = 0  # incremented by the request path only
         self.dropped_failed = 0  # incremented by the writer only
         self.files = 0
+        # Rendered lines not yet in a file. One buffer, not a list of little bytes objects: thousands
+        # of those alive at once cost more in memory churn than the rendering (5.8 vs 2.3 us a record).
+        self._lines = bytearray()
+        self._buffered = 0
+        self._since = time.monotonic()  # the last file written, or the last time there was nothing to write
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
@@ -92,29 +107,46 @@ class RecordQueue:
             self.dropped_full += 1
             return False
         pending.append(record)
-        if len(pending) == self.file_records:
+        if len(pending) == RENDER_SLICE:
             self._wake.set()
         return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(max(0.0, self._since + self.flush_seconds - time.monotonic()))
             self._wake.clear()
-            self.flush()
+            self._drain(due=time.monotonic() - self._since >= self.flush_seconds)
 
     def flush(self) -> None:
         """Write everything queued so far (one file per `file_records` records)."""
-        with self._write_lock:
-            while self.pending:
-                batch = []
-                pending = self.pending
-                while pending and len(batch) < self.file_records:
-                    batch.append(pending.popleft())
-                self._write(batch)
+        self._drain(due=True)
 
-    def _write(self, batch: list[tuple]) -> None:
+    def _drain(self, due: bool) -> None:
+        """Render what is queued, writing a file whenever `file_records` lines are buffered; when
+        `due`, also write what is buffered (else it waits for more)."""
+        dumps, render, pending = orjson.dumps, self.render, self.pending
+        with self._write_lock:
+            while pending:
+                for _ in range(min(RENDER_SLICE, len(pending), self.file_records - self._buffered)):
+                    self._lines += dumps(render(pending.popleft()), option=JSONL)
+                    self._buffered += 1
+                if self._buffered >= self.file_records:
+                    self._write_buffered()
+                time.sleep(0)  # let the event loop thread have the GIL between slices
+            if due:
+                if self._buffered:
+                    self._write_buffered()
+                self._since = time.monotonic()
+
+    def _write_buffered(self) -> None:
+        lines, count = self._lines, self._buffered
+        self._lines, self._buffered = bytearray(), 0
+        self._write(lines, count)
+        self._since = time.monotonic()
+
+    def _write(self, lines: bytearray, count: int) -> None:
+        """One file of `count` records; on failure they are dropped and counted."""
         try:
-            lines = b"".join(orjson.dumps(self.render(record), option=JSONL) for record in batch)
             self.files += 1
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             final = self.directory / f"{self.kind}-{stamp}-{os.getpid()}-{self.files}.jsonl"
@@ -123,7 +155,7 @@ class RecordQueue:
             temporary.write_bytes(lines)
             os.replace(temporary, final)
         except Exception as error:  # noqa: BLE001 - an unwritable sink loses records, never a prediction
-            self.dropped_failed += len(batch)
+            self.dropped_failed += count
             if not self._failing:
                 log.warning("%s log: cannot write to %s (%s); dropping records until it works again",
                             self.kind, self.directory, error)
@@ -132,7 +164,7 @@ class RecordQueue:
         if self._failing:
             log.warning("%s log: writing to %s works again", self.kind, self.directory)
         self._failing = False
-        self.written += len(batch)
+        self.written += count
 
     def close(self) -> None:
         """Stop the writer and write what is still queued."""
