@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,12 @@ def test_64_connections_get_no_errors_and_memory_stays_flat(served, tmp_path):
         assert result["requests"] > 100
     # Steady state: a second run may not grow the process by more than a few percent.
     assert after_all <= after_first * 1.10 + 5, f"RSS grew from {after_first:.0f} to {after_all:.0f} MB"
+    # The prediction log kept up: every prediction of all three runs is logged, none dropped.
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    dropped = [line for line in metrics.splitlines()
+               if line.startswith("gitops_ml_log_records_dropped_total") and 'stream="predictions"' in line]
+    assert len(dropped) == 1 and float(dropped[0].rsplit(" ", 1)[1]) == 0, dropped
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(served, tmp_path):
