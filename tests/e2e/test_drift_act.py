@@ -9,7 +9,6 @@ GitHub-hosted third-party actions (tests/act_stubs/).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,12 @@ from mlflow import MlflowClient
 
 from tests import drift_project
 from tests.conftest import bake, run
-from tests.e2e.test_workflows_act import action_mappings, actions_checkout, git  # noqa: F401 - a fixture
+from tests.e2e.test_workflows_act import (
+    act_environment,
+    action_mappings,
+    actions_checkout,  # noqa: F401 - a fixture
+    git,
+)
 from tests.github_fake import TOKEN
 
 pytestmark = pytest.mark.slow
@@ -35,10 +39,7 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
     """Run one workflow with act on the host; its log and exit code."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
-    # Nothing of this process's MLflow, GitHub or venv settings reaches the workflow: only what act passes.
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("MLFLOW_", "GITHUB_")) and key not in ("VIRTUAL_ENV", "PREDICTION_LOG_DIR")}
-    env["ACT_ARTIFACTS"] = str(artifacts)
+    env = act_environment(artifacts)
     log_path = root / f"act-{workflow.stem}.log"
     flags = [flag for name, value in {"MLFLOW_TRACKING_URI": mlflow_server, **secrets}.items()
              for flag in ("-s", f"{name}={value}")]

@@ -133,6 +133,14 @@ def actions_checkout(tmp_path_factory) -> Path:
     return copy
 
 
+def act_environment(artifacts: Path) -> dict[str, str]:
+    """act's own environment: nothing of this process's MLflow, GitHub, venv or prediction-log
+    settings reaches the workflow, only what act is given on its command line."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("MLFLOW_", "GITHUB_")) and key not in ("VIRTUAL_ENV", "PREDICTION_LOG_DIR")}
+    return {**env, "ACT_ARTIFACTS": str(artifacts)}
+
+
 def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path, secrets: dict[str, str],
         github_url: str, checkout: Path, succeed: bool = True, extra_env: dict[str, str] | None = None,
         variables: dict[str, str] | None = None) -> str:
@@ -140,10 +148,7 @@ def act(event_name: str, event: dict, workflow: Path, project: Path, root: Path,
     variables: `variables`, else GITOPS_ML_DEPLOY=false (a merge promotes without building or deploying)."""
     artifacts = root / "artifacts"
     (root / "event.json").write_text(json.dumps(event))
-    # Nothing of this process's MLflow, GitHub or venv settings reaches the workflow: only what act passes.
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("MLFLOW_", "GITHUB_")) and key not in ("VIRTUAL_ENV")}
-    env["ACT_ARTIFACTS"] = str(artifacts)
+    env = act_environment(artifacts)
     extra = [flag for key, value in (extra_env or {}).items() for flag in ("--env", f"{key}={value}")]
     log_path = root / f"act-{workflow.stem}-{event_name}-{len(list(root.glob('act-*.log')))}.log"  # streamed
     with log_path.open("w") as log_file:

@@ -45,7 +45,7 @@ DEFAULT_LOG_DIR = "logs/predictions"
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Regression predictions: 0 and the 1-2.5-5 series up to a million (PREDICTION_BUCKETS overrides).
 VALUE_BUCKETS = (0.0, *(m * 10.0**e for e in range(7) for m in (1, 2.5, 5)))
-RENDER_SLICE = 64  # queued records that wake the log writer
+WAKE_RECORDS = 64  # queued records that wake the log writer
 
 
 # The last second and millisecond formatted (records come in time order, many per millisecond).
@@ -69,7 +69,7 @@ class RecordQueue:
     """A bounded queue of records and the thread that writes them to JSONL files.
 
     `put` is all the request path does: one length check and one append (deque appends are atomic).
-    The writer thread is woken every `RENDER_SLICE` queued records and turns them into JSON lines
+    The writer thread is woken every `WAKE_RECORDS` queued records and turns them into JSON lines
     as they arrive; it writes a file every `file_records` records or `flush_seconds`. Rendering as
     records come spreads its CPU evenly over the requests: rendering a whole file's worth in one
     burst stalled every request in flight during the burst (p99 up ~3x). It never gives the GIL up
@@ -109,7 +109,7 @@ class RecordQueue:
             self.dropped_full += 1
             return False
         pending.append(record)
-        if len(pending) == RENDER_SLICE:
+        if len(pending) == WAKE_RECORDS:
             self._wake.set()
         return True
 
@@ -128,8 +128,8 @@ class RecordQueue:
         `due`, also write what is buffered (else it waits for more)."""
         dumps, render, pending = orjson.dumps, self.render, self.pending
         with self._write_lock:
-            while pending:
-                for _ in range(min(RENDER_SLICE, len(pending), self.file_records - self._buffered)):
+            while pending:  # up to the end of the file being filled, then that file
+                for _ in range(min(len(pending), self.file_records - self._buffered)):
                     self._lines += dumps(render(pending.popleft()), option=JSONL)
                     self._buffered += 1
                 if self._buffered >= self.file_records:
