@@ -233,20 +233,25 @@ joblib.dump(skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
     return folders
 
 
-def ceilings(servers: dict, python: str, mlserver_python: str | None, seconds: float, workdir: Path) -> list[dict]:
-    """Each candidate HTTP stack's constant endpoint at 32 connections, one after the other on CPU 0."""
-    candidates = [("fastapi", "httptools", "uvloop", python, "FastAPI route"),
-                  ("fastapi", "h11", "uvloop", python, "FastAPI route, h11"),
-                  ("fastapi", "httptools", "asyncio", python, "FastAPI route, asyncio loop"),
-                  ("starlette", "httptools", "uvloop", python, "Starlette route (no FastAPI)"),
-                  ("asgi", "httptools", "uvloop", python, "plain ASGI (no framework)"),
-                  ("asgi", "h11", "uvloop", python, "plain ASGI, h11")]
+def ceilings(servers: dict, python: str, mlserver_python: str | None, seconds: float, workdir: Path,
+             one_row: Path) -> list[dict]:
+    """Each candidate HTTP stack's constant endpoint at 32 connections, one after the other on CPU 0.
+    GET, except one POST of the one-row request body (read, then the constant answer): the HTTP cost
+    of the very request /predict gets, for comparison."""
+    candidates = [("fastapi", "httptools", "uvloop", python, "FastAPI route", None),
+                  ("fastapi", "h11", "uvloop", python, "FastAPI route, h11", None),
+                  ("fastapi", "httptools", "asyncio", python, "FastAPI route, asyncio loop", None),
+                  ("starlette", "httptools", "uvloop", python, "Starlette route (no FastAPI)", None),
+                  ("asgi", "httptools", "uvloop", python, "plain ASGI (no framework)", None),
+                  ("asgi", "httptools", "uvloop", python, "plain ASGI, POST of the 1-row body", one_row),
+                  ("asgi", "h11", "uvloop", python, "plain ASGI, h11", None)]
     if mlserver_python:
-        candidates += [("fastapi", "httptools", "uvloop", mlserver_python, "FastAPI route, MLServer's pins"),
-                       ("starlette", "httptools", "uvloop", mlserver_python, "Starlette route, MLServer's pins"),
-                       ("asgi", "httptools", "uvloop", mlserver_python, "plain ASGI, MLServer's pins")]
+        candidates += [("fastapi", "httptools", "uvloop", mlserver_python, "FastAPI route, MLServer's pins", None),
+                       ("starlette", "httptools", "uvloop", mlserver_python, "Starlette route, MLServer's pins",
+                        None),
+                       ("asgi", "httptools", "uvloop", mlserver_python, "plain ASGI, MLServer's pins", None)]
     found = []
-    for app, http, loop, interpreter, label in candidates:
+    for app, http, loop, interpreter, label, body in candidates:
         versions = subprocess.run([interpreter, "-c", "import importlib.metadata as m; print(' '.join(f'{p} '"
                                    "+ m.version(p) for p in ('fastapi', 'starlette', 'uvicorn', 'uvloop')))"],
                                   capture_output=True, text=True).stdout.strip()
@@ -254,7 +259,7 @@ def ceilings(servers: dict, python: str, mlserver_python: str | None, seconds: f
         server = Server(label, [interpreter, str(STACKS), "--app", app, "--http", http, "--loop", loop, "--port",
                                 str(port)], workdir, dict(os.environ), port, "/health", timeout=60)
         try:
-            run = load(server.url("/health"), None, 32, seconds, python)
+            run = load(server.url("/health"), body, 32, seconds, python)
         finally:
             server.stop()
         found.append({"stack": label, "versions": versions, **run})
@@ -378,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         identical = identical_predictions(servers, bodies, complete, features)
         log(f"identical predictions: {identical}")
-        stacks = ceilings(servers, python, mlserver_python, args.seconds, workdir)
+        stacks = ceilings(servers, python, mlserver_python, args.seconds, workdir, bodies["ours"]["1 row"])
         results: dict[tuple[str, str, int], list[dict]] = {}
         for rep in range(args.reps):
             names = list(servers) if rep % 2 == 0 else list(reversed(servers))
@@ -429,6 +434,10 @@ def report(args, results, stacks, floor, startup, identical, skipped) -> None:
     print(f"\nlogging on / off, 1 row x32: {one32['rps']:,.0f} / {nolog32['rps']:,.0f} req/s = {logging_ratio:.0%}")
     print(f"best ceiling: {best['stack']} {best['rps']:,.0f} req/s; 1 row x32 with logging on reaches "
           f"{one32['rps'] / best['rps']:.0%} of it")
+    for stack in stacks:
+        if "POST" in stack["stack"]:
+            print(f"the same request's ceiling ({stack['stack']}): {stack['rps']:,.0f} req/s; 1 row x32 with logging "
+                  f"on reaches {one32['rps'] / stack['rps']:.0%} of it")
     print(f"compute floor {floor['serving_path_ms']:.3f} ms per row in-process ({floor['model']}); combined limit "
           f"with the best ceiling {combined_limit:,.0f} req/s")
     print(f"startup to ready: {', '.join(f'{n} {s} s' for n, s in startup.items())}; identical predictions: "

@@ -18,7 +18,7 @@ from {{ cookiecutter.package }} import fastpath, serve
 from {{ cookiecutter.package }}.fastpath import compile_preprocessor, probe_rows
 from {{ cookiecutter.package }}.features import build_pipeline, build_preprocessor
 from tests.conftest import ROOT
-from tests.feature_shapes import SHAPES, shape, training_data
+from tests.feature_shapes import SHAPES, SYNTHETIC, shape, training_data, with_columns
 
 
 def fitted(contract):
@@ -37,6 +37,18 @@ def test_fast_preprocessor_equals_the_pipeline_on_every_shape(contract, name):
                                    "then runs the pipeline as is (correct, ~2 ms slower per call)")
     rows = probe_rows(schema, rows=200, seed=8)  # other numbers than the probe, gaps where allowed
     np.testing.assert_allclose(transform(rows.tolist()), preprocessor.transform(rows), rtol=1e-12)
+
+
+def test_one_numeric_column_and_one_categorical_column(contract):
+    """The smallest blocks: a single numeric column (its values are not tuples) and a single category."""
+    variant = with_columns(contract, {**SYNTHETIC["numeric"], **SYNTHETIC["categorical"]})
+    schema = [{**feature, "nullable": True} for feature in feature_schema(variant)]
+    preprocessor = build_preprocessor(variant).fit(training_data(variant, rows=100, seed=1)[0])
+    transform = compile_preprocessor(preprocessor, probe_rows(schema))
+    assert transform is not None
+    rows = probe_rows(schema, rows=40, seed=9)
+    np.testing.assert_allclose(transform(rows.tolist()), preprocessor.transform(rows), rtol=1e-12)
+    assert transform([]).shape == (0, preprocessor.transform(rows).shape[1])
 
 
 @pytest.mark.parametrize("name", SHAPES)

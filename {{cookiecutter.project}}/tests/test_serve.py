@@ -29,7 +29,7 @@ from {{ cookiecutter.package }} import serve
 from {{ cookiecutter.package }}.fastpath import probe_rows
 from {{ cookiecutter.package }}.features import build_pipeline
 from tests.conftest import ROOT
-from tests.feature_shapes import as_json, training_data, with_columns
+from tests.feature_shapes import SHAPES, as_json, shape, training_data, with_columns
 
 
 def train_and_save(contract, path: Path) -> Path:
@@ -188,6 +188,88 @@ def test_categories_written_as_numbers_or_booleans_accept_json_numbers_and_boole
         with pytest.raises(serve.ValidationError):
             Row.model_validate(bad)
     assert Row.model_json_schema()["properties"]["plan"]["enum"] == ["0", "1", "-2", 0, 1, -2]
+
+
+# Every kind of feature, nullable or not, with categories that read as numbers and booleans.
+EVERY_KIND = [
+    {"name": "count", "type": "int", "nullable": False},
+    {"name": "maybe_count", "type": "int", "nullable": True},
+    {"name": "amount", "type": "float", "nullable": False},
+    {"name": "maybe_amount", "type": "float", "nullable": True},
+    {"name": "flag", "type": "bool", "nullable": False},
+    {"name": "maybe_flag", "type": "bool", "nullable": True},
+    {"name": "plan", "type": "category", "nullable": False, "categories": ["basic", "0", "1", "true"]},
+    {"name": "maybe_plan", "type": "category", "nullable": True, "categories": ["a", "b"]},
+]
+SAFE = serve.JSON_SAFE_INT
+ANY_VALUE = [0, 1, -7, SAFE, -SAFE, SAFE + 1, -SAFE - 1, 10**400, 2.0, 2.5, -0.0, 1e308, float("inf"), float("nan"),
+             True, False, None, "", "0", "1", "true", "basic", "a", "b", "BASIC", "2.5", [], [1], {}, {"a": 1}]
+
+
+def hostile_rows(features, rng, count):
+    """Rows of JSON values: mostly of each field's own type (so most rows are valid), any value at all
+    about one time in ten, fields left out or unknown ones added now and then, a non-object row rarely."""
+    rows = []
+    for _ in range(count):
+        if rng.random() < 0.03:
+            rows.append(ANY_VALUE[rng.integers(len(ANY_VALUE))])
+            continue
+        row = {}
+        for feature in features:
+            roll = rng.random()
+            if roll < 0.03:
+                continue  # left out
+            if roll < 0.12:
+                row[feature["name"]] = ANY_VALUE[rng.integers(len(ANY_VALUE))]
+            elif feature["type"] == "category":
+                row[feature["name"]] = feature["categories"][rng.integers(len(feature["categories"]))]
+            else:
+                row[feature["name"]] = {"int": int(rng.integers(-1000, 1000)), "float": float(rng.normal(0, 100)),
+                                        "bool": bool(rng.integers(2))}[feature["type"]]
+        if rng.random() < 0.03:
+            row["unknown_field"] = 1
+        rows.append(row)
+    return rows
+
+
+def same_values(got, want):
+    """Equal value by value, of the same Python type, NaN equal to NaN."""
+    return len(got) == len(want) and all(
+        type(g) is type(w) and (g == w or g != g and w != w) for gr, wr in zip(got, want, strict=True)
+        for g, w in zip(gr, wr, strict=True))
+
+
+@pytest.mark.parametrize("name", ["every kind", *SHAPES])
+def test_the_plain_reader_accepts_only_what_the_row_model_accepts_and_reads_the_same_values(contract, name):
+    """The fast reader of plainly valid rows (serve.plain_reader) may leave any row to the row model,
+    but what it accepts, the row model must accept, with the same values; and it must take the
+    common case, or serving pays the row model's cost on every request."""
+    features = EVERY_KIND if name == "every kind" else [serve._as_trained(f) for f in
+                                                          feature_schema(shape(contract, name))]
+    predictor = serve.Predictor(serve.LoadedModel(None, features, "classification", [0, 1]))
+    rng = np.random.default_rng(20261207)
+    read_plainly = valid = 0
+    for _ in range(3000):
+        rows = hostile_rows(features, rng, int(rng.integers(1, 4)))
+        try:
+            valid_rows = predictor.rows_adapter.validate_python(rows)
+        except serve.ValidationError:
+            want = None
+            with pytest.raises(serve.ValidationError):  # what serving does: the 422 naming the field
+                predictor.values(rows)
+        else:
+            valid += 1
+            want = [[np.nan if (v := getattr(r, f["name"])) is None else v for f in features] for r in valid_rows]
+            assert same_values(predictor.values(rows), want)
+        got = predictor.read_plain(rows)
+        if got is not None:
+            read_plainly += 1
+            assert want is not None, f"the plain reader accepted rows the row model refuses: {rows}"
+            assert same_values(got, want), f"{rows}: plain reader {got}, row model {want}"
+    assert valid > 300 and read_plainly > 0.8 * valid, (valid, read_plainly)
+    requests = [{f["name"]: None if v != v else v for f, v in zip(features, row, strict=True)}
+                for row in probe_rows(features, rows=50, seed=5).tolist()]
+    assert predictor.read_plain(requests) is not None, "valid requests must not pay for the row model"
 
 
 def test_a_model_whose_contract_declares_integer_categories_serves_json_integers(tmp_path, contract):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -133,27 +134,31 @@ def transform_of(blocks: list[Block]) -> Transform:
     """A function of rows (lists in contract order) computing the blocks' output, side by side."""
     width = sum(block.width for block in blocks)
     offsets = np.cumsum([0] + [block.width for block in blocks]).tolist()
-    numeric = [(offsets[i], b) for i, b in enumerate(blocks) if isinstance(b, NumericBlock)]
-    categorical = [(offsets[i], b) for i, b in enumerate(blocks) if isinstance(b, CategoricalBlock)]
+    numeric = [(offsets[i], b, itemgetter(*b.columns)) for i, b in enumerate(blocks) if isinstance(b, NumericBlock)]
+    # Every categorical column once, with its lookup already pointing at the output column of each value.
+    categorical = [(column, {value: offsets[i] + index for value, index in lookup.items()}, fill)
+                   for i, b in enumerate(blocks) if isinstance(b, CategoricalBlock)
+                   for column, lookup, fill in zip(b.columns, b.lookups, b.fills, strict=True)]
 
     def transform(rows: list[list[Any]]) -> np.ndarray:
-        out = np.zeros((len(rows), width))
-        for start, block in numeric:
-            values = np.array([[row[i] for i in block.columns] for row in rows], dtype=float)  # None -> nan
-            values = np.where(np.isnan(values), block.fill, values)
+        count = len(rows)
+        out = np.zeros((count, width))
+        for start, block, pick in numeric:
+            # One column makes itemgetter return the value, not a tuple: hence the reshape. None -> nan.
+            values = np.array([pick(row) for row in rows], dtype=float).reshape(count, block.width)
+            np.copyto(values, block.fill, where=np.isnan(values))
             out[:, start:start + block.width] = (values - block.mean) / block.scale
         if categorical:
-            hot = []  # flat indices of the ones: one numpy assignment instead of one per value
-            for r, row in enumerate(rows):
-                base = r * width
-                for start, block in categorical:
-                    for column, lookup, fill in zip(block.columns, block.lookups, block.fills, strict=True):
-                        value = row[column]
-                        if value is None or value != value:  # missing (None or NaN)
-                            value = fill
-                        index = lookup.get(value)
-                        if index is not None:  # unknown categories encode as all zeros, like handle_unknown="ignore"
-                            hot.append(base + start + index)
+            hot, base = [], 0  # flat indices of the ones: one numpy assignment instead of one per value
+            for row in rows:
+                for column, lookup, fill in categorical:
+                    value = row[column]
+                    if value is None or value != value:  # missing (None or NaN)
+                        value = fill
+                    index = lookup.get(value)
+                    if index is not None:  # unknown categories encode as all zeros, like handle_unknown="ignore"
+                        hot.append(base + index)
+                base += width
             out.flat[hot] = 1.0
         return out
 

@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -224,6 +225,61 @@ def row_model(features: list[dict[str, Any]]):
     return create_model("Row", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
 
 
+_ABSENT = object()
+
+
+def plain_reader(features: list[dict[str, Any]]) -> Callable[[list[Any]], list[list[Any]] | None]:
+    """A reader of rows that are plainly valid: the values in contract order (missing ones as NaN), or
+    None when any value is not plainly valid, and then the row model decides.
+
+    Plainly valid: every value is of its feature's own JSON type and in range (an integer within JSON
+    precision, a finite number, true or false, one of the category texts, null where allowed) and there
+    is no unknown field. That is nearly every request, read here in about 1 us a row instead of the row
+    model's 5. Everything else (a mistake to report with the field's name, a whole float for an int, a
+    category written as a number) goes to the row model, which refuses it or converts it. So this
+    reader accepts nothing the row model refuses and gives the same values (tests/test_serve.py checks
+    both on hostile rows).
+    """
+    nan, absent = math.nan, _ABSENT
+    kinds = {"int": int, "float": float, "bool": bool}
+    fields = [(f["name"], kinds.get(f["type"], str), frozenset(f.get("categories") or ()), f["nullable"])
+              for f in features]
+
+    def read(rows: list[Any]) -> list[list[Any]] | None:
+        out = []
+        for row in rows:
+            if type(row) is not dict:
+                return None
+            values, seen = [], 0
+            for name, kind, categories, nullable in fields:
+                value = row.get(name, absent)
+                if value is absent or value is None:
+                    if not nullable:
+                        return None
+                    seen += value is None
+                    values.append(nan)
+                    continue
+                seen += 1
+                plain = type(value)
+                if kind is str:
+                    if plain is not str or value not in categories:
+                        return None
+                elif kind is float:
+                    if plain is int and -JSON_SAFE_INT <= value <= JSON_SAFE_INT:
+                        value = float(value)
+                    elif plain is not float or value - value != 0.0:  # not a number, or inf/nan
+                        return None
+                elif plain is not kind or (kind is int and not -JSON_SAFE_INT <= value <= JSON_SAFE_INT):
+                    return None
+                values.append(value)
+            if seen != len(row):  # a field the row model does not know
+                return None
+            out.append(values)
+        return out
+
+    return read
+
+
 class Predictor:
     """Validates rows and predicts; everything the endpoint does between bytes in and bytes out."""
 
@@ -233,6 +289,7 @@ class Predictor:
         self.names = [f["name"] for f in loaded.features]
         self.Row = row_model(loaded.features)
         self.rows_adapter = TypeAdapter(list[self.Row])
+        self.read_plain = plain_reader(loaded.features)
         model = loaded.model
         self.proba = loaded.task == "classification" and hasattr(model, "predict_proba")
         self.classes = np.asarray(loaded.classes if loaded.classes is not None else [], dtype=object)
@@ -245,9 +302,14 @@ class Predictor:
                 self.preprocess = compile_preprocessor(model[0], probe_rows(loaded.features))
 
     def values(self, rows: list[Any]) -> list[list[Any]]:
-        """Validated rows as lists in contract order, missing values as NaN."""
+        """The rows of a request as lists in contract order, missing values as NaN; a ValidationError
+        naming every bad field when a row is invalid."""
+        plain = self.read_plain(rows)
+        if plain is not None:
+            return plain
         nan = math.nan
-        return [[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in rows]
+        valid = self.rows_adapter.validate_python(rows)
+        return [[nan if (v := getattr(row, n)) is None else v for n in self.names] for row in valid]
 
     def _estimate(self, method: str, values: list[list[Any]]) -> np.ndarray:
         model = self.loaded.model
@@ -437,10 +499,9 @@ class Serving:
         predictor = self.predictor
         rows_in, batch = rows_of(payload, predictor.names, self.max_rows)
         try:
-            rows = predictor.rows_adapter.validate_python(rows_in)
+            values = predictor.values(rows_in)
         except ValidationError as error:
             raise RequestError(422, _validation_detail(error, batch)) from None
-        values = predictor.values(rows)
         result = await batcher.submit(values)
         ids = [f"{request_id}-{i}" for i in range(len(values))] if batch else [request_id]
         if self.log is not None:
