@@ -161,6 +161,16 @@ def test_a_full_queue_drops_and_counts_records_and_never_fails_a_prediction(serv
     assert value(samples(client), "gitops_ml_log_records_written_total", stream="predictions") == 3
 
 
+def test_a_batch_that_does_not_fit_is_queued_as_far_as_there_is_room(serve_with, rows, tmp_path):
+    client = serve_with(PREDICTION_LOG_QUEUE="5", PREDICTION_LOG_FLUSH_SECONDS="3600")
+    first = client.post("/predict", json={"rows": rows[:3]}).json()
+    second = client.post("/predict", json={"rows": rows[3:6] + rows[:1]}).json()
+    assert len(second["predictions"]) == 4  # the prediction is whole; only its log records are dropped
+    assert value(samples(client), "gitops_ml_log_records_dropped_total", stream="predictions") == 2
+    client.app.state.serving.log.flush()
+    assert [r["id"] for r in records(tmp_path / "predictions", "predictions")] == first["ids"] + second["ids"][:2]
+
+
 def test_a_slow_sink_never_delays_a_prediction(serve_with, rows, monkeypatch):
     write = monitoring.RecordQueue._write
 

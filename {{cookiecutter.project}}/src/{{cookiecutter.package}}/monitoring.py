@@ -32,6 +32,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ def utc_iso(timestamp: float) -> str:
 class RecordQueue:
     """A bounded queue of records and the thread that writes them to JSONL files.
 
-    `put` is all the request path does: one length check and one append (deque appends are atomic).
+    `put` (`put_many` for a batch) is all the request path does: a length check and one append or
+    extend (atomic on a deque).
     The writer thread is woken every `WAKE_RECORDS` queued records and turns them into JSON lines
     as they arrive; it writes a file every `file_records` records or `flush_seconds`. Rendering as
     records come spreads its CPU evenly over the requests: rendering a whole file's worth in one
@@ -112,6 +114,19 @@ class RecordQueue:
         if len(pending) == WAKE_RECORDS:
             self._wake.set()
         return True
+
+    def put_many(self, records: list[tuple]) -> int:
+        """Queue the records there is room for, dropping (and counting) the rest; returns how many were
+        queued. One extend for a whole request: a 100-row batch is one call, not 100."""
+        pending = self.pending
+        queued, room = len(pending), self.capacity - len(pending)
+        if room < len(records):
+            self.dropped_full += len(records) - max(room, 0)
+            records = records[:max(room, 0)]
+        pending.extend(records)
+        if queued < WAKE_RECORDS <= queued + len(records):
+            self._wake.set()
+        return len(records)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -185,10 +200,10 @@ class PredictionLog:
         def prediction(record: tuple) -> dict[str, Any]:
             request_id, ts, inputs, value, probabilities, latency_ms = record
             out = {"id": request_id, "ts": utc_iso(ts), "model": model, "model_version": version,
-                   "inputs": dict(zip(names, inputs, strict=True)), "prediction": value}
+                   "inputs": dict(zip(names, inputs)), "prediction": value}  # inputs: validated, one per name
             if probabilities is not None:
                 out["probabilities"] = probabilities
-            out["latency_ms"] = round(latency_ms, 3)
+            out["latency_ms"] = latency_ms  # rounded once per request
             return out
 
         def feedback(record: tuple) -> dict[str, Any]:
@@ -210,14 +225,16 @@ class PredictionLog:
 
     def record(self, ids: list[str], ts: float, inputs: list[list[Any]], result: dict[str, Any],
                latency_ms: float) -> None:
-        """Queue one record per row of a prediction (the request path: appends only). `inputs` are the
-        validated rows in feature order (missing values as NaN, written as null)."""
-        predictions = result["predictions"]
-        probabilities = result.get("probabilities")
-        put = self.predictions.put
-        for i, request_id in enumerate(ids):
-            put((request_id, ts, inputs[i], predictions[i], None if probabilities is None else probabilities[i],
-                 latency_ms))
+        """Queue one record per row of a prediction (the request path: one append, or one extend for a
+        batch). `inputs` are the validated rows in feature order (missing values as NaN, written as null)."""
+        probabilities, latency_ms = result.get("probabilities"), round(latency_ms, 3)
+        if len(ids) == 1:
+            self.predictions.put((ids[0], ts, inputs[0], result["predictions"][0],
+                                  None if probabilities is None else probabilities[0], latency_ms))
+            return
+        self.predictions.put_many(list(zip(ids, repeat(ts), inputs, result["predictions"],
+                                           repeat(None) if probabilities is None else probabilities,
+                                           repeat(latency_ms))))
 
     def record_feedback(self, request_id: str, label: Any) -> bool:
         return self.feedback.put((request_id, time.time(), label))

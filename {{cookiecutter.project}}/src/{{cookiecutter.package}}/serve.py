@@ -26,7 +26,7 @@ Why it is built this way (measurements in docs/serving.md of the gitops-ml repos
 - The body is capped by the bytes actually read (chunked bodies declare no length): 413.
 - /predict and /health are answered by `ServingApp`, a few lines of plain ASGI, without the
   framework's routing, request and response objects; FastAPI documents them and serves the rest.
-- Logging a prediction is one append to a bounded queue; a thread writes the files (monitoring.py).
+- Logging a prediction is one append (a batch: one extend) to a bounded queue; a thread writes the files.
 - After loading, `gc.freeze()` moves the model's objects out of the collector's reach, which
   removes 100+ ms collector pauses from the latency tail.
 """
