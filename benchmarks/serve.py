@@ -262,7 +262,7 @@ def ceilings(servers: dict, python: str, mlserver_python: str | None, seconds: f
             run = load(server.url("/health"), body, 32, seconds, python)
         finally:
             server.stop()
-        found.append({"stack": label, "versions": versions, **run})
+        found.append({"stack": label, "versions": versions, "post": body is not None, **run})
         log(f"ceiling {label}: {run['rps']:,.0f} req/s")
     for name, path, label in (("ours", "/health", "our app's /health (ServingApp, plain ASGI)"),
                               ("mlserver", "/v2/health/live", "MLServer's /v2/health/live")):
@@ -435,7 +435,7 @@ def report(args, results, stacks, floor, startup, identical, skipped) -> None:
     print(f"best ceiling: {best['stack']} {best['rps']:,.0f} req/s; 1 row x32 with logging on reaches "
           f"{one32['rps'] / best['rps']:.0%} of it")
     for stack in stacks:
-        if "POST" in stack["stack"]:
+        if stack.get("post"):
             print(f"the same request's ceiling ({stack['stack']}): {stack['rps']:,.0f} req/s; 1 row x32 with logging "
                   f"on reaches {one32['rps'] / stack['rps']:.0%} of it")
     print(f"compute floor {floor['serving_path_ms']:.3f} ms per row in-process ({floor['model']}); combined limit "

@@ -119,10 +119,11 @@ class RecordQueue:
         """Queue the records there is room for, dropping (and counting) the rest; returns how many were
         queued. One extend for a whole request: a 100-row batch is one call, not 100."""
         pending = self.pending
-        queued, room = len(pending), self.capacity - len(pending)
+        queued = len(pending)
+        room = self.capacity - queued  # never negative: nothing queues past the capacity
         if room < len(records):
-            self.dropped_full += len(records) - max(room, 0)
-            records = records[:max(room, 0)]
+            self.dropped_full += len(records) - room
+            records = records[:room]
         pending.extend(records)
         if queued < WAKE_RECORDS <= queued + len(records):
             self._wake.set()
@@ -230,7 +231,7 @@ class PredictionLog:
         """Queue one record per row of a prediction (the request path: one append, or one extend for a
         batch). `inputs` are the validated rows in feature order (missing values as NaN, written as null)."""
         probabilities, latency_ms = result.get("probabilities"), round(latency_ms, 3)
-        if len(ids) == 1:
+        if len(ids) == 1:  # most requests: one tuple, without the list and zip a batch needs (half the cost)
             self.predictions.put((ids[0], ts, inputs[0], result["predictions"][0],
                                   None if probabilities is None else probabilities[0], latency_ms))
             return
